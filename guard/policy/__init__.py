@@ -1,0 +1,1 @@
+"""The repository's policy: models, loading with line-numbered errors, and its JSON Schema."""
