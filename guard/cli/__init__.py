@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("guard.cli.policy_commands:schema", "Print the policy's JSON Schema."),
     "verify": ("guard.cli.verify_command:verify", "Run an environment's checks from here."),
     "sandbox": ("guard.cli.sandbox_command:sandbox", "Run the local GitHub API sandbox."),
+    "demo": ("guard.cli.demo_command:demo", "The whole story locally, on the embedded defaults."),
     "db": ("guard.cli.db_command:db", "Database maintenance: `db upgrade` runs the migrations."),
 }
 

@@ -1,0 +1,1 @@
+"""Turning a verification into words and tables: for terminals, JSON, check runs and summaries."""
