@@ -79,12 +79,29 @@ class Severity(StrEnum):
             return NotImplemented
         return self.rank < other.rank
 
+    # str already defines these, so total_ordering leaves them comparing text ("P0" < "P1"):
+    # without them `max` and `>=` would rank P3 above P0.
+    def __le__(self, other: object) -> bool:
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank <= other.rank
+
+    def __gt__(self, other: object) -> bool:
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank > other.rank
+
+    def __ge__(self, other: object) -> bool:
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank >= other.rank
+
     @property
     def response_target(self) -> str:
         return RESPONSE_TARGETS[self]
 
     @property
-    def title(self) -> str:
+    def label(self) -> str:
         return SEVERITY_TITLES[self]
 
 

@@ -1,4 +1,4 @@
-"""The policy file (`.github/deploy-guard.yml`, version 1) as pydantic models: every key, validated."""
+"""The policy file (.github/deploy-guard.yml, version 1) as pydantic models: every key validated."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from guard.outcomes import Severity
+from guard.policy.quoting import quote_value
 from guard.policy.types import Condition, Fraction, Seconds, Status, parse_status_spec
 
 HTTP_METHODS = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -98,8 +99,13 @@ class WatchThresholds(PolicyModel):
 class Watch(PolicyModel):
     """Repeated probes over a bake window after the smoke checks pass."""
 
-    interval: Seconds = 15.0
-    duration: Seconds = 600.0
+    # The schema shows defaults as a policy writes them ("15s"), not as seconds.
+    interval: Seconds = Field(
+        15.0, description="Time between watch rounds.", json_schema_extra={"default": "15s"}
+    )
+    duration: Seconds = Field(
+        600.0, description="The bake window's length.", json_schema_extra={"default": "10m"}
+    )
     probes: list[HttpCheck] = Field(default_factory=list)
     fail_when: WatchThresholds = Field(
         default_factory=lambda: WatchThresholds(consecutive_failures=3)
@@ -203,6 +209,18 @@ class OnFailure(PolicyModel):
 
 
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WEEKDAY_NAMES = frozenset(_WEEKDAYS) | {
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+}
+NOT_A_TIME = '{value} is not a time (examples: "Fri 16:00", "16:00", "2026-12-24 18:00")'
+NOT_A_DAY = "{value} is not a weekday or a date (examples: Fri, 2026-12-24)"
+NOT_A_TIME_ZONE = "{value} is not a time zone (examples: UTC, Europe/Berlin)"
 
 
 def _check_window_edge(value: str) -> str:
@@ -211,13 +229,13 @@ def _check_window_edge(value: str) -> str:
     clock = parts[-1] if parts else ""
     hour, _, minute = clock.partition(":")
     if not (hour.isdigit() and minute.isdigit() and int(hour) < 24 and int(minute) < 60):
-        raise ValueError(f"{value!r} is not a time (examples: 'Fri 16:00', '2026-12-24 18:00')")
+        raise ValueError(NOT_A_TIME.format(value=quote_value(value)))
     if len(parts) == 2:
         day = parts[0]
-        if day[:3].lower() not in _WEEKDAYS and not _is_iso_date(day):
-            raise ValueError(f"{day!r} is not a weekday or a date (examples: Fri, 2026-12-24)")
+        if day.lower() not in _WEEKDAY_NAMES and not _is_iso_date(day):
+            raise ValueError(NOT_A_DAY.format(value=quote_value(day)))
     elif len(parts) != 1:
-        raise ValueError(f"{value!r} is not a time (examples: 'Fri 16:00', '2026-12-24 18:00')")
+        raise ValueError(NOT_A_TIME.format(value=quote_value(value)))
     return value
 
 
@@ -247,7 +265,7 @@ class FreezeWindow(PolicyModel):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not a time zone (examples: UTC, Europe/Berlin)") from None
+            raise ValueError(NOT_A_TIME_ZONE.format(value=quote_value(value))) from None
         return value
 
 

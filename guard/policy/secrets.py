@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-SECRET_PREFIX = "GUARD_SECRET_"
+# A name prefix, not a secret: only variables named so may fill a placeholder.
+SECRET_PREFIX = "GUARD_SECRET_"  # noqa: S105
 PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 _SECRET_NAME = re.compile(r"^GUARD_SECRET_[A-Z0-9_]+$")
 REDACTED = "***"

@@ -67,7 +67,7 @@ def checks_table(rows: Sequence[CheckRow]) -> str:
 
 def verdict_block(verdict: Verdict, decision_sentence: str | None = None) -> str:
     """The verdict, its severity and every reason as a sentence."""
-    severity = f" ({verdict.severity.value} {verdict.severity.title})" if verdict.severity else ""
+    severity = f" ({verdict.severity.value} {verdict.severity.label})" if verdict.severity else ""
     rounds = (
         f" after {verdict.rounds_done} of {verdict.rounds_planned} watch rounds"
         if verdict.rounds_planned
