@@ -1,10 +1,18 @@
-"""The vocabulary every part of a verification speaks: probe results, reasons, verdicts, severity."""
+"""The vocabulary every part of a verification speaks: results, reasons, verdicts, severity."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import total_ordering
+
+
+def format_latency(seconds: float) -> str:
+    """120 ms below a second, 2.5 s above it: the way people read response times."""
+    milliseconds = round(seconds * 1000)
+    if milliseconds < 1000:
+        return f"{milliseconds} ms"
+    return f"{seconds:.1f} s"
 
 
 class Phase(StrEnum):
@@ -18,7 +26,7 @@ class Phase(StrEnum):
 class ProbeStatus(StrEnum):
     """What one probe found: a pass, a fail, or nothing to judge by."""
 
-    PASS = "pass"
+    PASS = "pass"  # noqa: S105 - a verdict word, not a password
     FAIL = "fail"
     # Metrics that return no series, or probes that could not be judged: never a pass.
     NO_DATA = "no_data"
@@ -55,7 +63,7 @@ class ProbeResult:
 class VerdictKind(StrEnum):
     """The outcome of a verification."""
 
-    PASS = "pass"
+    PASS = "pass"  # noqa: S105 - a verdict word, not a password
     FAIL = "fail"
     INCONCLUSIVE = "inconclusive"
 

@@ -1,4 +1,4 @@
-"""Drives one verification in this process: the engine decides, the probe suite observes, a clock paces."""
+"""Drives one verification in this process: the engine decides, probes observe, a clock paces."""
 
 from __future__ import annotations
 

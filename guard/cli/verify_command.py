@@ -14,6 +14,7 @@ from guard.outcomes import VerdictKind
 EXIT_CODES = {VerdictKind.PASS: 0, VerdictKind.FAIL: 1, VerdictKind.INCONCLUSIVE: 3}
 EXIT_USAGE = 2
 PRIVATE_NETWORK_HINT = "verify refuses private networks because --deny-private-networks was given"
+NO_BASE_URL_HINT = "set url for the environment in the policy, or pass --url"
 
 
 class ProgressPrinter:
@@ -56,7 +57,7 @@ class ProgressPrinter:
     is_flag=True,
     help="Refuse loopback, private, link-local and metadata addresses, as the service does.",
 )
-def verify(
+def verify(  # noqa: PLR0917 - click passes every option as an argument
     policy_path: str,
     environment_name: str,
     url: str | None,
@@ -85,14 +86,14 @@ def verify(
         sys.exit(EXIT_USAGE)
 
     plan = VerificationPlan.from_environment(environment, skip_watch=skip_watch)
-    network = NetworkPolicy(deny_private=deny_private_networks)
+    network = NetworkPolicy(deny_private=deny_private_networks, private_hint=PRIVATE_NETWORK_HINT)
     printer = ProgressPrinter(sys.stderr)
     with ProbeSuite(
         environment,
         base_url=url,
         network=network,
         environ=dict(os.environ),
-        refusal_hint=PRIVATE_NETWORK_HINT,
+        no_base_url_hint=NO_BASE_URL_HINT,
     ) as suite:
         verdict, verification = run_verification(plan, suite, on_progress=printer)
     printer.finish()

@@ -1,1 +1,1 @@
-"""The local demonstration: an example service that breaks after its deploy, and the guard catching it."""
+"""The local demonstration: a service that breaks after its deploy, and the guard catching it."""

@@ -6,9 +6,16 @@ import threading
 from types import TracebackType
 
 from flask import Flask, Response, jsonify
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 HOME_PAGE = "<html><body><h1>Demo shop</h1><button>Add to cart</button></body></html>"
+
+
+class QuietRequestHandler(WSGIRequestHandler):
+    """No access log: the demo prints its own story, and tests read their own assertions."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return None
 
 
 class ExampleService:
@@ -17,7 +24,9 @@ class ExampleService:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.version = "v1"
         self._lock = threading.Lock()
-        self._server: BaseWSGIServer = make_server(host, port, self._app(), threaded=True)
+        self._server: BaseWSGIServer = make_server(
+            host, port, self._app(), threaded=True, request_handler=QuietRequestHandler
+        )
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property

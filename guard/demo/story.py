@@ -1,4 +1,4 @@
-"""The demo story in this process: verify a healthy deploy, break it, verify again, say what it showed."""
+"""The demo story: verify a healthy deploy, break it, verify again, say what it showed."""
 
 from __future__ import annotations
 
@@ -30,9 +30,7 @@ class DemoOutcome:
 
     @property
     def completed(self) -> bool:
-        return (
-            self.healthy.kind is VerdictKind.PASS and self.broken.kind is VerdictKind.FAIL
-        )
+        return self.healthy.kind is VerdictKind.PASS and self.broken.kind is VerdictKind.FAIL
 
 
 def demo_policy_text() -> str:
@@ -60,6 +58,7 @@ def run_demo(
             base_url=service.url,
             network=NetworkPolicy(deny_private=False),
             environ={},
+            clock=clock,
         ) as suite:
             verdict, verification = run_verification(
                 plan, suite, clock=clock, sleep=sleep, on_progress=show

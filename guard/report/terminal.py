@@ -1,4 +1,4 @@
-"""Plain-text rendering of a verification for a terminal: progress lines, the checks table, the verdict."""
+"""A verification as terminal text: progress lines, the checks table, the verdict."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ def progress_line(progress: Progress) -> str:
     if progress.phase == "smoke":
         if not progress.latest:
             return "smoke checks: running"
-        failed = sum(r.failed for r in progress.latest)
-        return f"smoke checks: {len(progress.latest) - failed} passed, {failed} failed"
+        failed_count = sum(r.failed for r in progress.latest)
+        return f"smoke checks: {len(progress.latest) - failed_count} passed, {failed_count} failed"
     parts = [f"watch: round {progress.rounds_done} of {progress.rounds_planned}"]
     parts.append(f"{progress.failures} failure{'s' if progress.failures != 1 else ''} so far")
     if progress.next_round_in is not None:
