@@ -9,6 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
+# The local GitHub sandbox fixtures (`sandbox`, `world`, ...), shared by every GitHub-facing test.
+pytest_plugins = ["tests.sandbox_fixtures"]
+
 POSTGRES_HOST = os.environ.get("GUARD_TEST_POSTGRES_HOST", "127.0.0.1")
 POSTGRES_PORT = int(os.environ.get("GUARD_TEST_POSTGRES_PORT", "5432"))
 REDIS_HOST = os.environ.get("GUARD_TEST_REDIS_HOST", "127.0.0.1")
