@@ -1,0 +1,102 @@
+"""Recording the deployments webhooks tell of, and which of them a newer one has superseded."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from guard.events import Deployment as DeploymentPayload
+from guard.events import Repository
+from guard.store import Deployment, add_timeline_event, record_deployment
+
+SUPERSEDED = "superseded by deployment {newer} ({sha}): it will not be verified or rolled back"
+# The key the guard puts in the payload of the deployments it creates itself (rollbacks).
+GUARD_PAYLOAD_KEY = "deploy_guard"
+
+
+def record_deployment_of(
+    session: Session,
+    deployment: DeploymentPayload,
+    repository: Repository,
+    *,
+    installation_id: int | None,
+    environment: str,
+    environment_url: str | None = None,
+) -> Deployment:
+    """The row of the deployment a delivery is about, created on first sight.
+
+    The statuses of a deployment arrive after it was recorded; what they add (where the
+    service answers, the installation) is filled in on the existing row.
+    """
+    row, created = record_deployment(
+        session,
+        repository=repository.full_name,
+        github_id=deployment.id,
+        environment=environment,
+        sha=deployment.sha,
+        ref=deployment.ref,
+        created_at=deployment.created_at,
+        task=deployment.task,
+        creator=deployment.creator_login,
+        installation_id=installation_id,
+        environment_url=environment_url,
+        production=deployment.production_environment,
+        transient=deployment.transient_environment,
+        is_remedy=GUARD_PAYLOAD_KEY in deployment.payload,
+    )
+    if not created:
+        if environment_url is not None:
+            row.environment_url = environment_url
+        if row.installation_id is None and installation_id is not None:
+            row.installation_id = installation_id
+        session.flush()
+    return row
+
+
+def supersede_older(session: Session, newer: Deployment) -> Sequence[Deployment]:
+    """Mark the environment's older deployments superseded by `newer`; returns those marked.
+
+    Older means a smaller GitHub id (ids grow with time; timestamps have one-second ties).
+    Only deployments of the same task count: a `deploy:migrations` task does not replace
+    the service's `deploy`. Deliveries can arrive out of order, so when a newer deployment
+    is already known, `newer` itself is marked superseded by the next one.
+    """
+    same_place = (
+        Deployment.repository == newer.repository,
+        Deployment.environment == newer.environment,
+        Deployment.task == newer.task,
+        Deployment.id != newer.id,
+    )
+    older = session.scalars(
+        sa.select(Deployment)
+        .where(*same_place, Deployment.github_id < newer.github_id)
+        .where(Deployment.superseded_by_id.is_(None))
+        .order_by(Deployment.github_id)
+    ).all()
+    for row in older:
+        row.superseded_by_id = newer.id
+        add_timeline_event(
+            session,
+            "superseded",
+            SUPERSEDED.format(newer=newer.github_id, sha=newer.sha[:7]),
+            deployment_id=row.id,
+        )
+    if newer.superseded_by_id is None:
+        next_one = session.scalars(
+            sa.select(Deployment)
+            .where(*same_place, Deployment.github_id > newer.github_id)
+            .order_by(Deployment.github_id)
+            .limit(1)
+        ).first()
+        if next_one is not None:
+            newer.superseded_by_id = next_one.id
+            add_timeline_event(
+                session,
+                "superseded",
+                SUPERSEDED.format(newer=next_one.github_id, sha=next_one.sha[:7]),
+                deployment_id=newer.id,
+            )
+    session.flush()
+    return older

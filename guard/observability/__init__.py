@@ -1,0 +1,1 @@
+"""What the guard tells its operators: redacted JSON logs, Prometheus metrics, Sentry."""

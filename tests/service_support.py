@@ -1,0 +1,114 @@
+"""Helpers shared by the service and handler tests: settings, a recording queue, signed posts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from guard.service.app import close_app, create_app
+from guard.settings import Settings, load_settings
+from guard.store import migrate
+from guard.webhook_signature import sign
+
+SECRET = "a webhook secret for tests"
+TOKEN = "ghp_testtoken0123456789abcdefABCDEF"
+FIXTURES = Path(__file__).parent / "fixtures" / "webhooks"
+
+
+def service_environment(database_url: str, **more: str) -> dict[str, str]:
+    """The variables `serve` needs: the webhook secret, a token, and where the database is."""
+    return {
+        "GUARD_WEBHOOK_SECRET": SECRET,
+        "GUARD_GITHUB_TOKEN": TOKEN,
+        "GUARD_DATABASE_URL": database_url,
+        **more,
+    }
+
+
+def service_settings(database_url: str, *, migrated: bool = True, **more: str) -> Settings:
+    settings = load_settings(service_environment(database_url, **more))
+    if migrated:
+        migrate.upgrade(settings.database_url)
+    return settings
+
+
+def sqlite_url(directory: Path, name: str = "guard.db") -> str:
+    return f"sqlite:///{directory / name}"
+
+
+@dataclass
+class RecordingQueue:
+    """An in-memory stand-in for guard.jobs.queue.JobQueue: it records what it was asked."""
+
+    answers_ping: bool = True
+    fail_enqueue: bool = False
+    verifications: list[int] = field(default_factory=list)
+    supersedes: list[tuple[str, str, int]] = field(default_factory=list)
+
+    def enqueue_verification(self, deployment_id: int) -> None:
+        if self.fail_enqueue:
+            raise ConnectionError("the queue is down")
+        self.verifications.append(deployment_id)
+
+    def enqueue_supersede(
+        self, repository: str, environment: str, newer_deployment_id: int
+    ) -> None:
+        if self.fail_enqueue:
+            raise ConnectionError("the queue is down")
+        self.supersedes.append((repository, environment, newer_deployment_id))
+
+    def ping(self) -> bool:
+        return self.answers_ping
+
+
+def fixture_body(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def fixture_json(name: str) -> dict[str, Any]:
+    loaded = json.loads(fixture_body(name))
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def event_of_fixture(name: str) -> str:
+    return name.split(".", 1)[0]
+
+
+def signed_headers(
+    event: str | None, delivery: str | None, body: bytes, *, secret: str = SECRET
+) -> dict[str, str]:
+    headers = {
+        "Content-Type": "application/json",
+        "X-Hub-Signature-256": sign(secret.encode(), body),
+    }
+    if event is not None:
+        headers["X-GitHub-Event"] = event
+    if delivery is not None:
+        headers["X-GitHub-Delivery"] = delivery
+    return headers
+
+
+def encode(payload: Mapping[str, Any]) -> bytes:
+    return json.dumps(payload).encode("utf-8")
+
+
+class Apps:
+    """Creates service apps for a test and gives their database connections back afterwards."""
+
+    def __init__(self) -> None:
+        self._apps: list[Flask] = []
+
+    def __call__(self, settings: Settings, **options: Any) -> Flask:
+        app = create_app(settings, **options)
+        self._apps.append(app)
+        return app
+
+    def close(self) -> None:
+        for app in self._apps:
+            close_app(app)
