@@ -78,10 +78,6 @@ def test_a_protected_branch_refuses_and_the_revert_goes_through_a_pull(world: Wo
     assert (pull.head, pull.base, pull.state) == (branch.name, "main", "open")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the sandbox and rest-api-subset.json have no GET /repos/{o}/{r}/pulls yet",
-)
 def test_a_second_pull_for_the_same_branch_is_the_first_one(world: World) -> None:
     client = world.client()
     bad = world.sandbox.commit(REPO, {"app/server.py": "raise SystemExit(1)\n"}, "Break checkout")

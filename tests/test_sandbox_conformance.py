@@ -80,15 +80,15 @@ def test_statuses_paths_and_error_shapes(checker: ConformanceChecker) -> None:
     assert _plain(checker, "POST", "/repos/o/r/deployments", 200, b"{}") == [
         "status 200 is not declared for POST /repos/{owner}/{repo}/deployments"
     ]
-    assert _plain(checker, "GET", "/repos/o/r/pulls", 200, b"[]") == [
-        "GET /repos/o/r/pulls is not in GitHub's description"
+    assert _plain(checker, "GET", "/repos/o/r/releases", 200, b"[]") == [
+        "GET /repos/o/r/releases is not in GitHub's description"
     ]
     # The sandbox answers 404 for paths GitHub's description lacks: the request is at fault.
-    assert _plain(checker, "GET", "/repos/o/r/pulls", 404, b"{}") == []
+    assert _plain(checker, "GET", "/repos/o/r/releases", 404, b"{}") == []
     undocumented = checker.check_request(
-        "GET", "/repos/o/r/pulls", query=[], body=b"", content_type=""
+        "GET", "/repos/o/r/releases", query=[], body=b"", content_type=""
     )
-    assert undocumented == ["GET /repos/o/r/pulls is not in GitHub's description"]
+    assert undocumented == ["GET /repos/o/r/releases is not in GitHub's description"]
     error = json.dumps({"message": "Bad credentials", "documentation_url": "x"}).encode()
     assert _plain(checker, "GET", "/repos/o/r", 401, error) == []
     assert _plain(checker, "GET", "/repos/o/r", 401, b"oops") == ["error answer is not JSON"]

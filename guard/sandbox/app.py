@@ -14,12 +14,14 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from guard.sandbox import (
+    git_http,
     routes_apps,
     routes_checks,
     routes_control,
     routes_deployments,
     routes_git,
     routes_issues,
+    routes_lists,
     routes_repos,
 )
 from guard.sandbox.auth import authenticate
@@ -59,8 +61,10 @@ def create_app(runtime: SandboxRuntime) -> Flask:
         routes_git,
         routes_deployments,
         routes_issues,
+        routes_lists,
         routes_checks,
         routes_control,
+        git_http,
     ):
         app.register_blueprint(module.blueprint)
     # One handler at a time touches state and git refs: simple and race-free, and each handler
@@ -106,15 +110,18 @@ def _before() -> Response | None:
         # Server-side latency for benchmarks; a test never waits on it for timing.
         time.sleep(plan.latency_ms / 1000)
     g.fault = plan.fault
-    g.principal = authenticate(request.headers.get("Authorization"), runtime.state, runtime.clock)
-    rate = runtime.rate.hit(rate_key(), count=request.path not in UNCOUNTED_PATHS)
+    # Git over HTTP authenticates with basic auth and, as on GitHub, spends no REST rate limit.
+    git = git_http.is_git_path(request.path)
+    who = git_http.git_principal if git else authenticate
+    g.principal = who(request.headers.get("Authorization"), runtime.state, runtime.clock)
+    rate = runtime.rate.hit(rate_key(), count=not git and request.path not in UNCOUNTED_PATHS)
     g.rate = rate
     fault = plan.fault
     if fault is not None:
         answer = _fault_answer(fault)
         if answer is not None:
             return answer
-    if rate.exhausted:
+    if rate.exhausted and not git:
         g.rate_limited = True
         raise ApiError(403, _primary_limit_message(), documentation_url=RATE_LIMIT_DOCS)
     return None
@@ -161,14 +168,16 @@ def _after(response: Response) -> Response:
     response.headers["X-GitHub-Request-Id"] = g.get("request_id", "")
     response.headers["X-GitHub-Media-Type"] = "github.v3; format=json"
     response.headers["X-GitHub-Api-Version-Selected"] = "2022-11-28"
+    git = git_http.is_git_path(request.path)
     rate = g.get("rate")
-    if rate is not None:
+    if rate is not None and not git:
         for name, value in rate.headers().items():
             response.headers[name] = value
     fault: Fault | None = g.get("fault")
     if fault is not None and fault.kind is FaultKind.DROP_FIELD and fault.field_name:
         _drop_field(response, fault.field_name)
-    if runtime.checker is not None:
+    if runtime.checker is not None and not git:
+        # Git's protocol is not part of the REST description.
         _check(runtime, response)
     principal = caller()
     token = principal.token.token if principal.token else request.headers.get("Authorization", "")
