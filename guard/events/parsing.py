@@ -48,6 +48,8 @@ EVENT_MODELS: Mapping[tuple[str, str | None], type[ParsedEvent]] = {
 # The events an App running the guard subscribes to.
 SUBSCRIBED_EVENTS = frozenset(event for event, _ in EVENT_MODELS)
 _EVENTS_WITHOUT_ACTION = frozenset(event for event, action in EVENT_MODELS if action is None)
+# Events whose only action older GHES releases leave out of the body.
+_IMPLIED_ACTIONS: Mapping[str, str] = {"deployment": "created", "deployment_status": "created"}
 # How many validation errors an EventShapeError names before it summarises the rest.
 _ERRORS_SHOWN = 3
 
@@ -84,6 +86,10 @@ def parse_event(event_name: str, payload: bytes | str | Mapping[str, Any]) -> Pa
     raw_action = body.get("action")
     if event_name in _EVENTS_WITHOUT_ACTION:
         action = None
+    elif raw_action is None and event_name in _IMPLIED_ACTIONS:
+        # GitHub Enterprise Server 3.1-3.5 send these events without an `action`; they have
+        # only ever had one action, so its absence means that one.
+        action = _IMPLIED_ACTIONS[event_name]
     elif raw_action is None or isinstance(raw_action, str):
         action = raw_action
     else:
@@ -96,6 +102,8 @@ def parse_event(event_name: str, payload: bytes | str | Mapping[str, Any]) -> Pa
         if action is None:
             raise EventShapeError(f"{event_name}: the body has no action")
         return Ignored(event_name, action, f"the guard does not act on {event_name}.{action}")
+    if raw_action is None and action is not None:
+        body = {**body, "action": action}
     try:
         return model.model_validate(body)
     except ValidationError as exc:
