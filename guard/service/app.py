@@ -8,7 +8,7 @@ from flask import Flask
 
 from guard.handlers import HANDLERS, Handler, JobQueue
 from guard.jobs.queue import make_queue
-from guard.service import health, webhooks
+from guard.service import health, pages, webhooks
 from guard.service.errors import MAX_BODY_BYTES, register_error_handlers
 from guard.service.state import EXTENSION_KEY, ServiceState
 from guard.settings import Settings, load_settings
@@ -40,11 +40,13 @@ def create_app(
         settings=settings,
         engine=engine,
         sessions=make_session_factory(engine),
+        read_sessions=make_session_factory(engine, read_only=True),
         queue=queue,
         handlers=HANDLERS if handlers is None else handlers,
     )
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(health.blueprint)
+    app.register_blueprint(pages.blueprint)
     register_error_handlers(app)
     return app
 

@@ -23,6 +23,8 @@ class ServiceState:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
+    # For views that only read (run pages): on SQLite they never take the write lock.
+    read_sessions: sessionmaker[Session]
     queue: JobQueue
     handlers: Mapping[tuple[str, str | None], Handler]
 
