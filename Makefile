@@ -20,6 +20,8 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check guard tests bench
 	$(BIN)/ruff format --check guard tests bench
+	$(BIN)/actionlint .github/workflows/*.yml
+	$(BIN)/zizmor --offline --quiet .github/workflows/*.yml actions/*/action.yml
 
 types: $(STAMP)
 	$(BIN)/mypy

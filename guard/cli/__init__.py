@@ -50,6 +50,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "serve": ("guard.cli.serve_command:serve", "The webhook service with the embedded defaults."),
     "worker": ("guard.cli.worker_command:worker", "Job workers only (scale-out with Redis)."),
+    "action": ("guard.cli.action_command:action", "The pipeline step: verify, remedy, report."),
 }
 
 
