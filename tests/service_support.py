@@ -49,6 +49,7 @@ class RecordingQueue:
     fail_enqueue: bool = False
     verifications: list[int] = field(default_factory=list)
     supersedes: list[tuple[str, str, int]] = field(default_factory=list)
+    followups: list[dict[str, Any]] = field(default_factory=list)
 
     def enqueue_verification(self, deployment_id: int) -> None:
         if self.fail_enqueue:
@@ -61,6 +62,11 @@ class RecordingQueue:
         if self.fail_enqueue:
             raise ConnectionError("the queue is down")
         self.supersedes.append((repository, environment, newer_deployment_id))
+
+    def enqueue_followup(self, work: dict[str, Any]) -> None:
+        if self.fail_enqueue:
+            raise ConnectionError("the queue is down")
+        self.followups.append(work)
 
     def ping(self) -> bool:
         return self.answers_ping

@@ -8,7 +8,7 @@ from flask import Flask
 
 from guard.handlers import HANDLERS, Handler, JobQueue
 from guard.jobs.queue import make_queue
-from guard.service import health, pages, webhooks
+from guard.service import api, health, pages, webhooks
 from guard.service.errors import MAX_BODY_BYTES, register_error_handlers
 from guard.service.state import EXTENSION_KEY, ServiceState
 from guard.settings import Settings, load_settings
@@ -47,6 +47,7 @@ def create_app(
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(pages.blueprint)
+    app.register_blueprint(api.blueprint)
     register_error_handlers(app)
     return app
 

@@ -19,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from guard.events import Ignored, ParsedEvent, Repository
+from guard.gate.background import Work, send_followup
 from guard.handlers import HandlerContext, HandlerResult, JobQueue, Status
 from guard.handlers.context import ignored
 from guard.observability.logs import EventLogger, error_summary
@@ -65,6 +66,9 @@ class PendingJobs:
         self._jobs.append(
             lambda queue: queue.enqueue_supersede(repository, environment, newer_deployment_id)
         )
+
+    def enqueue_followup(self, work: Work) -> None:
+        self._jobs.append(lambda queue: send_followup(queue, work))
 
     def ping(self) -> bool:
         return self._queue.ping()

@@ -1,0 +1,1 @@
+"""ChatOps: `/guard` commands in comments on incident issues and pull requests."""

@@ -1,0 +1,1 @@
+"""The pre-deploy gate: a custom deployment protection rule that holds deployments back."""
