@@ -67,6 +67,38 @@ def test_check_runs_are_created_and_completed(world: World) -> None:
     assert record.details_url == "https://guard.example/runs/1"
 
 
+def test_a_check_run_is_found_again_by_its_external_id(world: World) -> None:
+    client = world.client()
+    head = world.sandbox.branch_sha(REPO)
+    assert head is not None
+    assert client.find_check_run(REPO, head, "deploy-guard / production", "dg:7:1") is None
+    first = client.create_check_run(
+        REPO,
+        head,
+        "deploy-guard / production",
+        status="in_progress",
+        title="Verifying",
+        summary="smoke checks running",
+        external_id="dg:7:1",
+    )
+    # A later attempt of the same name hides the first from GitHub's default (latest) list.
+    second = client.create_check_run(
+        REPO,
+        head,
+        "deploy-guard / production",
+        status="in_progress",
+        title="Verifying",
+        summary="attempt 2",
+        external_id="dg:7:2",
+    )
+    found = client.find_check_run(REPO, head, "deploy-guard / production", "dg:7:1")
+    assert found is not None
+    assert found.id == first.id
+    listed = client.list_check_runs_for_ref(REPO, head, "deploy-guard / production")
+    assert [(run.id, run.external_id) for run in listed] == [(second.id, "dg:7:2")]
+    assert client.find_check_run(REPO, head, "another name", "dg:7:1") is None
+
+
 def test_issues_are_filed_and_found_again_by_marker_even_when_closed(world: World) -> None:
     client = world.client()
     world.sandbox.set_permission(REPO, "dee", "write")

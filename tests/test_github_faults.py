@@ -143,6 +143,25 @@ def test_a_rate_limited_create_is_simply_sent_again(world: World) -> None:
     assert world.sandbox.calls.matching("GET", ISSUES) == []
 
 
+def test_a_check_run_with_an_external_id_is_looked_up_not_made_twice(world: World) -> None:
+    path = f"/repos/{REPO}/check-runs"
+    client = world.client(timeout_s=1, sleep=releasing_sleep(world, "POST", path))
+    sha = world.sandbox.branch_sha(REPO)
+    assert sha is not None
+    world.sandbox.add_fault(FaultKind.TIMEOUT, path=path, method="POST")
+    made = client.create_check_run(
+        REPO, sha, "deploy-guard", status="queued", title="t", summary="s", external_id="dg:1:1"
+    )
+    assert list(world.sandbox.runtime.state.check_runs) == [made.id]
+    world.sandbox.add_fault(FaultKind.SERVER_ERROR, path=path, method="POST", status=502)
+    again = world.client().create_check_run(
+        REPO, sha, "deploy-guard", status="queued", title="t", summary="s", external_id="dg:1:2"
+    )
+    # The 502 made nothing, so after looking the client sends it once more.
+    assert sorted(world.sandbox.runtime.state.check_runs) == [made.id, again.id]
+    assert len(world.sandbox.calls.matching("POST", path)) == 3
+
+
 def test_a_lost_branch_move_is_confirmed_not_repeated(world: World) -> None:
     sleep = releasing_sleep(world, "PATCH", f"/repos/{REPO}/git/refs/heads/main")
     client = world.client(timeout_s=1, sleep=sleep)

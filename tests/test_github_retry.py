@@ -255,6 +255,15 @@ def test_descriptions_fit_githubs_limit(text: str) -> None:
         ),
         ("/repos/o/r", "/repos/{owner}/{repo}"),
         (
+            "/repos/o/r/commits/feature/x/check-runs",
+            "/repos/{owner}/{repo}/commits/{ref}/check-runs",
+        ),
+        ("/repos/o/r/commits/feature/x", "/repos/{owner}/{repo}/commits/{ref}"),
+        (
+            "/repos/o/r/collaborators/mona/permission",
+            "/repos/{owner}/{repo}/collaborators/{username}/permission",
+        ),
+        (
             "/app/installations/3/access_tokens",
             "/app/installations/{installation_id}/access_tokens",
         ),

@@ -16,6 +16,8 @@ from guard.observability.logs import get_logger
 from guard.settings import Settings
 from guard.store import (
     Deployment,
+    Remedy,
+    RemedyState,
     TimelineEvent,
     make_engine,
     make_session_factory,
@@ -187,3 +189,42 @@ def test_other_states_are_ignored_with_a_reason(
         f"the guard acts on success, failure and error statuses; this one is {state}",
     )
     assert rows(session) == {}
+
+
+@pytest.mark.parametrize("first_seen", ["deployment", "deployment_status"])
+def test_a_new_deployment_after_a_dispatched_rollback_workflow_is_adopted_as_its_remedy(
+    session: Session, settings: Settings, first_seen: str
+) -> None:
+    queue = RecordingQueue()
+    run(session, queue, settings, deployment_created(501))
+    failed = rows(session)[501]
+    session.add(
+        Remedy(
+            deployment_id=failed.id,
+            strategy="workflow",
+            state=RemedyState.DONE,
+            finished_at=failed.created_at,
+        )
+    )
+    session.flush()
+    staging = (
+        deployment_created(502, environment="staging")
+        if first_seen == "deployment"
+        else status_created(502, "success", environment="staging")
+    )
+    run(session, queue, settings, staging)
+    rollback = (
+        deployment_created(503) if first_seen == "deployment" else status_created(503, "success")
+    )
+    run(session, queue, settings, rollback)
+    # Its status arriving later changes nothing more.
+    run(session, queue, settings, status_created(503, "success"))
+
+    recorded = rows(session)
+    assert (recorded[503].is_remedy, recorded[503].remedied_deployment_id) == (True, failed.id)
+    assert not recorded[502].is_remedy
+    remedy = session.scalars(sa.select(Remedy)).one()
+    assert remedy.created_deployment_id == 503
+    assert timeline_kinds(session, failed).count("rollback_deployment") == 1
+    # The rollback is verified like any deployment: the success queues it.
+    assert 503 in queue.verifications

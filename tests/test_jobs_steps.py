@@ -289,3 +289,34 @@ def test_the_policy_is_pinned_to_the_commit_it_was_read_at(tmp_path: Path) -> No
         row = b.row(vid)
         assert row.policy_sha == pinned
         assert (row.rounds_done, row.verdict) == (3, VerdictKind.PASS)
+
+
+def test_a_check_run_made_by_a_step_killed_before_storing_its_id_is_found_again(
+    tmp_path: Path,
+) -> None:
+    with bench(tmp_path) as b:
+        _, vid = started(b)
+        (made,) = b.world.check_runs()
+        assert made["external_id"] == f"deploy-guard:{_github_id(b, vid)}:{vid}"
+        # The step died after GitHub made the run and before the database heard of it.
+        with b.world.session() as session, session.begin():
+            session.execute(
+                sa.update(Verification).where(Verification.id == vid).values(check_run_id=None)
+            )
+        b.clock.advance(0.1)
+        b.jobs.run_round(vid, 1)
+
+        assert b.row(vid).rounds_done == 1
+        (again,) = b.world.check_runs()
+        assert again["id"] == made["id"] == b.row(vid).check_run_id
+        # The round's progress is shown on the run that was found.
+        assert again["output_title"] != made["output_title"]
+
+
+def _github_id(b: Bench, verification_id: int) -> int:
+    with b.world.session() as session:
+        return session.scalars(
+            sa.select(Deployment.github_id)
+            .join(Verification, Verification.deployment_id == Deployment.id)
+            .where(Verification.id == verification_id)
+        ).one()

@@ -26,6 +26,7 @@ TABLES = {
     "probe_results",
     "remedies",
     "incidents",
+    "incident_comments",
     "known_bad_shas",
     "freezes",
     "timeline_events",
@@ -187,3 +188,47 @@ def test_db_upgrade_reports_a_bad_database_in_one_line(database_url: str, expect
     assert result.stderr.count("\n") == 1
     assert "Traceback" not in result.output
     assert "hunter2" not in result.output
+
+
+def test_the_second_revision_keeps_what_the_first_stored(empty_database_url: str) -> None:
+    upgrade(empty_database_url, "0001")
+    engine = make_engine(empty_database_url)
+    now = "2026-11-22 12:00:00+00:00"
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO deployments (id, github_id, repository, environment, sha, ref,"
+                    " task, created_at, recorded_at, production, transient, is_remedy)"
+                    " VALUES (1, 42, 'octo-org/shop', 'production', :sha, 'main', 'deploy',"
+                    " :now, :now, true, false, false)"
+                ),
+                {"sha": "a" * 40, "now": now},
+            )
+            connection.execute(
+                sa.text(
+                    "INSERT INTO incidents (id, deployment_id, repository, environment, code,"
+                    " severity, state, issue_number, opened_at, updated_at) VALUES (1, 1,"
+                    " 'octo-org/shop', 'production', 'INC-20261122-001', 'P1', 'open', 7,"
+                    " :now, :now)"
+                ),
+                {"now": now},
+            )
+    finally:
+        engine.dispose()
+
+    result = upgrade(empty_database_url)
+
+    assert (result.before, result.after) == ("0001", head_revision())
+    assert _schema_differences(empty_database_url) == []
+    engine = make_engine(empty_database_url)
+    try:
+        with engine.connect() as connection:
+            kept = connection.execute(
+                sa.text("SELECT code, issue_number, remedy_told FROM incidents")
+            ).all()
+            comments = connection.execute(sa.text("SELECT count(*) FROM incident_comments"))
+            assert [tuple(row) for row in kept] == [("INC-20261122-001", 7, None)]
+            assert comments.scalar() == 0
+    finally:
+        engine.dispose()

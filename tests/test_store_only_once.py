@@ -21,8 +21,11 @@ from guard.store import (
     Delivery,
     DeliveryOutcome,
     Incident,
+    IncidentComment,
     Installation,
+    KnownBadSha,
     Remedy,
+    claim_comment,
     claim_incident,
     claim_remedy,
     make_engine,
@@ -30,6 +33,7 @@ from guard.store import (
     only_once,
     record_delivery,
     record_deployment,
+    record_known_bad,
     set_installation,
     upgrade,
 )
@@ -412,3 +416,71 @@ def test_a_concurrent_claim_waits_for_the_first_then_follows_its_outcome(
         assert strategies == (["redeploy"] if first_commits else ["revert"])
     finally:
         engine.dispose()
+
+
+def test_a_known_bad_commit_is_recorded_once_by_racing_replicas(engine: Engine) -> None:
+    failed = deployment(engine)
+
+    outcomes = race(
+        engine,
+        lambda session, _: record_known_bad(
+            session,
+            repository="octo-org/shop",
+            sha="a" * 40,
+            deployment_id=failed,
+            reason="home page answered 500",
+        ),
+    )
+
+    assert sorted(outcomes) == [False] * (CONTENDERS - 1) + [True]
+    with Session(engine, expire_on_commit=False) as session:
+        (row,) = session.scalars(sa.select(KnownBadSha)).all()
+    assert (row.sha, row.deployment_id, row.allowed_at) == ("a" * 40, failed, None)
+
+
+def test_an_allowed_commit_that_fails_again_elsewhere_is_refused_again(engine: Engine) -> None:
+    first, second = deployment(engine, 1001), deployment(engine, 1002)
+
+    def record(session: Session, deployment_id: int) -> bool:
+        return record_known_bad(
+            session,
+            repository="octo-org/shop",
+            sha="a" * 40,
+            deployment_id=deployment_id,
+            reason=None,
+        )
+
+    with Session(engine, expire_on_commit=False) as session:
+        assert record(session, first)
+        row = session.scalars(sa.select(KnownBadSha)).one()
+        row.allowed_by, row.allowed_at = "mona", NOON
+        session.commit()
+    with Session(engine, expire_on_commit=False) as session:
+        # The same deployment judged again (a repeated step) leaves the person's choice.
+        assert not record(session, first)
+        assert session.scalars(sa.select(KnownBadSha.allowed_by)).one() == "mona"
+        assert record(session, second)
+        session.commit()
+    with Session(engine, expire_on_commit=False) as session:
+        row = session.scalars(sa.select(KnownBadSha)).one()
+    assert (row.deployment_id, row.allowed_by, row.allowed_at) == (second, None, None)
+
+
+def test_a_comment_is_claimed_once_by_racing_replicas(engine: Engine) -> None:
+    outcomes = race(
+        engine,
+        lambda session, index: claim_comment(
+            # GitHub's names are case-insensitive: so are the claims.
+            session,
+            "Octo-Org/Shop" if index % 2 else "octo-org/shop",
+            7,
+            "update:remedy",
+        ),
+    )
+
+    assert sorted(outcomes) == [False] * (CONTENDERS - 1) + [True]
+    with Session(engine, expire_on_commit=False) as session:
+        assert claim_comment(session, "octo-org/shop", 7, "update:service_restored")
+        assert claim_comment(session, "octo-org/shop", 8, "update:remedy")
+        session.commit()
+        assert session.scalar(sa.select(sa.func.count()).select_from(IncidentComment)) == 3

@@ -20,6 +20,7 @@ from guard.github import convert
 from guard.github.client_deployments import DeploymentOperations
 from guard.github.client_git import GitOperations
 from guard.github.client_issues import IssueOperations
+from guard.github.client_lists import ListOperations
 from guard.github.errors import GitHubError, NotFoundError
 from guard.github.models import CheckConclusion, CheckRunRef, CheckStatus, ReviewState
 from guard.github.port import GitHubPort
@@ -34,7 +35,7 @@ def _output(title: str | None, summary: str | None, text: str) -> dict[str, str]
     return output
 
 
-class GitHubClient(DeploymentOperations, GitOperations, IssueOperations):
+class GitHubClient(DeploymentOperations, GitOperations, IssueOperations, ListOperations):
     """Every operation of the port, over PyGithub, retried and observed."""
 
     def get_file(self, repo: str, path: str, ref: str) -> bytes | None:
@@ -71,9 +72,11 @@ class GitHubClient(DeploymentOperations, GitOperations, IssueOperations):
         text: str = "",
         details_url: str | None = None,
         conclusion: CheckConclusion | None = None,
+        external_id: str | None = None,
     ) -> CheckRunRef:
-        """Create a check run. No lookup route for check runs is in our API subset, so an
-        ambiguous failure raises AmbiguousWriteError rather than risking a second run."""
+        """Create a check run. With `external_id` an ambiguous failure is settled by looking
+        the run up (`find_check_run`); without one it raises AmbiguousWriteError rather than
+        risk a second run."""
         body: dict[str, Any] = {
             "name": name,
             "head_sha": head_sha,
@@ -84,12 +87,29 @@ class GitHubClient(DeploymentOperations, GitOperations, IssueOperations):
             body["details_url"] = details_url
         if conclusion is not None:
             body["conclusion"] = conclusion
+        if external_id is not None:
+            body["external_id"] = external_id
         url = f"{self._repo(repo).url}/check-runs"
 
         def call() -> CheckRunRef:
             return convert.check_run(self._api("POST", url, body))
 
-        return self._create(f"create check run {name!r} in {repo}", call)
+        what = f"create check run {name!r} in {repo}"
+        if external_id is None:
+            return self._create(what, call)
+        key = external_id
+        return self._create(
+            what, call, recover=lambda: self.find_check_run(repo, head_sha, name, key)
+        )
+
+    def find_check_run(
+        self, repo: str, head_sha: str, name: str, external_id: str
+    ) -> CheckRunRef | None:
+        """The newest check run named `name` on `head_sha` that carries `external_id`."""
+        for run in self.list_check_runs_for_ref(repo, head_sha, name, every=True):
+            if run.external_id == external_id and run.name == name:
+                return CheckRunRef(run.id, run.html_url)
+        return None
 
     def update_check_run(
         self,

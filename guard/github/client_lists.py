@@ -1,44 +1,28 @@
 """Reading back what was posted before: an issue's comments and a commit's check runs.
 
-`ListOperations` is meant to be mixed into `GitHubClient` (one line there, for its owner);
-until it is, `list_port(client)` makes the same requests through any client's connection,
-retrier and credentials. Both lists exist so a retry can find its own earlier write (a
-comment carrying a marker, a check run of a name) instead of posting a second one.
+`ListOperations` is mixed into `GitHubClient`; `list_port(client)` stays for callers that
+hold any client. Both lists exist so a retry can find its own earlier write (a comment
+carrying a marker, a check run with its external id) instead of posting a second one.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import quote
 
 from guard.github import convert
 from guard.github.client_base import ClientBase
+from guard.github.models import CheckRunInfo, IssueComment
 
-
-@dataclass(frozen=True)
-class IssueComment:
-    """A comment on an issue or pull request, with what a marker search needs."""
-
-    id: int
-    body: str
-    author_login: str | None
-    created_at: datetime
-    html_url: str
-
-
-@dataclass(frozen=True)
-class CheckRunInfo:
-    """A check run on a commit."""
-
-    id: int
-    name: str
-    status: str
-    conclusion: str | None
-    head_sha: str
-    app_slug: str | None = None
-    html_url: str | None = None
+__all__ = [
+    "CheckRunInfo",
+    "IssueComment",
+    "ListOperations",
+    "ListPort",
+    "list_port",
+    "read_check_runs",
+    "read_issue_comments",
+]
 
 
 class ListPort(Protocol):
@@ -49,9 +33,10 @@ class ListPort(Protocol):
         ...
 
     def list_check_runs_for_ref(
-        self, repo: str, ref: str, name: str | None = None
+        self, repo: str, ref: str, name: str | None = None, *, every: bool = False
     ) -> list[CheckRunInfo]:
-        """The newest check run of each name on `ref` (a SHA, branch or tag), newest first."""
+        """The newest check run of each name on `ref` (a SHA, branch or tag), newest first;
+        with `every`, all of them (GitHub's `filter=all`)."""
         ...
 
 
@@ -76,6 +61,7 @@ def _check_run(data: dict[str, Any]) -> CheckRunInfo:
         head_sha=str(data.get("head_sha") or ""),
         app_slug=str(app["slug"]) if isinstance(app, dict) and app.get("slug") else None,
         html_url=data.get("html_url"),
+        external_id=str(data["external_id"]) if data.get("external_id") else None,
     )
 
 
@@ -90,11 +76,15 @@ def read_issue_comments(client: ClientBase, repo: str, number: int) -> list[Issu
 
 
 def read_check_runs(
-    client: ClientBase, repo: str, ref: str, name: str | None = None
+    client: ClientBase, repo: str, ref: str, name: str | None = None, *, every: bool = False
 ) -> list[CheckRunInfo]:
-    """GET /repos/{o}/{r}/commits/{ref}/check-runs (filter=latest), every page."""
+    """GET /repos/{o}/{r}/commits/{ref}/check-runs (filter=latest, or all), every page."""
     url = f"{client._repo(repo).url}/commits/{quote(ref)}/check-runs"
     params = {"check_name": name} if name else {}
+    if every:
+        # Without it GitHub lists only the newest run of each name: a retry's own run could
+        # hide behind a later attempt's.
+        params["filter"] = "all"
 
     def call() -> list[CheckRunInfo]:
         runs = [_check_run(r) for r in client._list(url, params, list_item="check_runs")]
@@ -110,9 +100,9 @@ class ListOperations(ClientBase):
         return read_issue_comments(self, repo, number)
 
     def list_check_runs_for_ref(
-        self, repo: str, ref: str, name: str | None = None
+        self, repo: str, ref: str, name: str | None = None, *, every: bool = False
     ) -> list[CheckRunInfo]:
-        return read_check_runs(self, repo, ref, name)
+        return read_check_runs(self, repo, ref, name, every=every)
 
 
 class _SameClient:
@@ -123,13 +113,13 @@ class _SameClient:
         return read_issue_comments(self._client, repo, number)
 
     def list_check_runs_for_ref(
-        self, repo: str, ref: str, name: str | None = None
+        self, repo: str, ref: str, name: str | None = None, *, every: bool = False
     ) -> list[CheckRunInfo]:
-        return read_check_runs(self._client, repo, ref, name)
+        return read_check_runs(self._client, repo, ref, name, every=every)
 
 
 def list_port(client: ClientBase) -> ListPort:
-    """`client` itself once `GitHubClient` mixes in ListOperations; until then, an adapter."""
+    """`client` itself when it mixes in ListOperations (GitHubClient does); else an adapter."""
     if isinstance(client, ListOperations):
         return client
     return _SameClient(client)

@@ -75,6 +75,21 @@ class CheckRunRef:
 
 
 @dataclass(frozen=True)
+class CheckRunInfo:
+    """A check run on a commit, as listed."""
+
+    id: int
+    name: str
+    status: str
+    conclusion: str | None
+    head_sha: str
+    app_slug: str | None = None
+    html_url: str | None = None
+    # What the App that made it put there to recognise it (the guard: its verification).
+    external_id: str | None = None
+
+
+@dataclass(frozen=True)
 class CommitInfo:
     """A commit with what a revert needs: its tree, parents, message and author."""
 
@@ -150,6 +165,17 @@ class IssueRef:
     number: int
     title: str
     state: str
+    html_url: str
+
+
+@dataclass(frozen=True)
+class IssueComment:
+    """A comment on an issue or pull request, with what a marker search needs."""
+
+    id: int
+    body: str
+    author_login: str | None
+    created_at: datetime
     html_url: str
 
 

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from guard.github.models import (
     BranchRef,
     CheckConclusion,
+    CheckRunInfo,
     CheckRunRef,
     CheckStatus,
     CommentRef,
@@ -20,6 +21,7 @@ from guard.github.models import (
     DeploymentRef,
     DeploymentState,
     DeploymentStatusInfo,
+    IssueComment,
     IssueRef,
     PullRef,
     ReviewState,
@@ -51,8 +53,22 @@ class GitHubPort(Protocol):
         text: str = "",
         details_url: str | None = None,
         conclusion: CheckConclusion | None = None,
+        external_id: str | None = None,
     ) -> CheckRunRef:
-        """Create a check run on `head_sha`; a `completed` one needs a `conclusion`."""
+        """Create a check run on `head_sha`; a `completed` one needs a `conclusion`. With
+        `external_id` a retry finds the run an earlier attempt made."""
+        ...
+
+    def find_check_run(
+        self, repo: str, head_sha: str, name: str, external_id: str
+    ) -> CheckRunRef | None:
+        """The newest check run of `name` on `head_sha` carrying `external_id`, if any."""
+        ...
+
+    def list_check_runs_for_ref(
+        self, repo: str, ref: str, name: str | None = None, *, every: bool = False
+    ) -> list[CheckRunInfo]:
+        """The newest check run of each name on `ref`, newest first; `every`: all of them."""
         ...
 
     def update_check_run(
@@ -170,6 +186,10 @@ class GitHubPort(Protocol):
 
     def comment_on_issue(self, repo: str, number: int, body: str) -> CommentRef:
         """Comment on an issue or pull request."""
+        ...
+
+    def list_issue_comments(self, repo: str, number: int) -> list[IssueComment]:
+        """Every comment on issue (or pull request) `number`, oldest first."""
         ...
 
     def ensure_labels(self, repo: str, labels: Mapping[str, str]) -> None:

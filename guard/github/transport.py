@@ -31,6 +31,9 @@ ROUTE_TEMPLATES = (
     "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches",
     "/repos/{owner}/{repo}/check-runs",
     "/repos/{owner}/{repo}/check-runs/{check_run_id}",
+    "/repos/{owner}/{repo}/collaborators/{username}/permission",
+    # Before commits/{ref}: a ref may hold slashes, so that one would match this path too.
+    "/repos/{owner}/{repo}/commits/{ref}/check-runs",
     "/repos/{owner}/{repo}/commits/{ref}",
     "/repos/{owner}/{repo}/compare/{basehead}",
     "/repos/{owner}/{repo}/contents/{path}",

@@ -1,17 +1,31 @@
-"""Recording the deployments webhooks tell of, and which of them a newer one has superseded."""
+"""Recording the deployments webhooks tell of: which are the guard's rollbacks, which superseded."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.orm import Session, aliased
 
 from guard.events import Deployment as DeploymentPayload
 from guard.events import Repository
-from guard.store import Deployment, add_timeline_event, record_deployment
+from guard.remedies import adopt_rollback_deployment
+from guard.store import (
+    Deployment,
+    Remedy,
+    RemedyState,
+    add_timeline_event,
+    record_deployment,
+)
+from guard.store.base import utcnow
 
 SUPERSEDED = "superseded by deployment {newer} ({sha}): it will not be verified or rolled back"
+REVERT_DEPLOYED = (
+    "Deployment {id} ships {sha}, the revert the guard made: it is verified as the rollback, "
+    "and never rolled back itself."
+)
 # The key the guard puts in the payload of the deployments it creates itself (rollbacks).
 GUARD_PAYLOAD_KEY = "deploy_guard"
 
@@ -28,7 +42,10 @@ def record_deployment_of(
     """The row of the deployment a delivery is about, created on first sight.
 
     The statuses of a deployment arrive after it was recorded; what they add (where the
-    service answers, the installation) is filled in on the existing row.
+    service answers, the installation) is filled in on the existing row. A deployment seen
+    for the first time may be the one a dispatched rollback workflow made: it is adopted as
+    that remedy's deployment (verified, and never rolled back itself) before anything else
+    looks at it.
     """
     row, created = record_deployment(
         session,
@@ -46,13 +63,56 @@ def record_deployment_of(
         transient=deployment.transient_environment,
         is_remedy=GUARD_PAYLOAD_KEY in deployment.payload,
     )
-    if not created:
+    if created:
+        if not row.is_remedy and adopt_revert_deployment(session, row) is None:
+            adopt_rollback_deployment(session, row)
+    else:
         if environment_url is not None:
             row.environment_url = environment_url
         if row.installation_id is None and installation_id is not None:
             row.installation_id = installation_id
         session.flush()
     return row
+
+
+def adopt_revert_deployment(session: Session, deployment: Deployment) -> Remedy | None:
+    """A deployment of the very commit a `revert` remedy pushed is that remedy's deployment.
+
+    Its verification then tells the original incident whether the service is restored, and a
+    failure escalates instead of rolling the revert back. Once only: a conditional update.
+    """
+    failed = aliased(Deployment)
+    waiting = session.scalars(
+        sa.select(Remedy)
+        .join(failed, failed.id == Remedy.deployment_id)
+        .where(
+            failed.repository == deployment.repository,
+            failed.environment == deployment.environment,
+            failed.id != deployment.id,
+            Remedy.strategy == "revert",
+            # Running too: the pipeline may ship the pushed commit before the remedy has ended.
+            Remedy.state.in_((RemedyState.RUNNING, RemedyState.DONE)),
+            Remedy.created_commit_sha == deployment.sha,
+            Remedy.created_deployment_id.is_(None),
+        )
+        .limit(1)
+    ).first()
+    if waiting is None:
+        return None
+    taken = session.execute(
+        sa.update(Remedy)
+        .where(Remedy.id == waiting.id, Remedy.created_deployment_id.is_(None))
+        .values(created_deployment_id=deployment.github_id, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if cast("CursorResult[tuple[()]]", taken).rowcount != 1:
+        return None
+    deployment.is_remedy = True
+    deployment.remedied_deployment_id = waiting.deployment_id
+    session.flush()
+    message = REVERT_DEPLOYED.format(id=deployment.github_id, sha=deployment.sha[:7])
+    add_timeline_event(session, "rollback_deployment", message, deployment_id=waiting.deployment_id)
+    return waiting
 
 
 def supersede_older(session: Session, newer: Deployment) -> Sequence[Deployment]:

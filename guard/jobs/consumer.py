@@ -13,7 +13,7 @@ from types import TracebackType
 from huey.consumer import Consumer, Scheduler
 
 from guard.jobs.options import WorkerOptions
-from guard.jobs.queue import JobQueue, make_queue
+from guard.jobs.queue import QUEUE_NAME, JobQueue, make_queue
 from guard.observability.logs import get_logger
 from guard.settings import Settings
 
@@ -146,9 +146,9 @@ def start_embedded_workers(
     return EmbeddedWorkers(chosen, threads).start()
 
 
-def run_workers(settings: Settings, options: WorkerOptions) -> None:
+def run_workers(settings: Settings, options: WorkerOptions, *, name: str = QUEUE_NAME) -> None:
     """Run workers in this process until SIGTERM (graceful) or SIGINT: `deploy-guard worker`."""
-    queue = make_queue(settings, options=options)
+    queue = make_queue(settings, name=name, options=options)
     consumer = GuardConsumer(queue, threads=options.threads, embedded=False)
     supervisor = Supervisor(queue, consumer, health_checks=False)
     supervisor.start()

@@ -24,6 +24,10 @@ from guard.store import Deployment, Verification, claim_lease, release_lease
 log = get_logger(__name__)
 
 
+class LeaseLost(RuntimeError):  # noqa: N818 - reads as what happened
+    """Another worker took the verification over (this step outlived its lease): stop here."""
+
+
 def lease_owner() -> str:
     """A name for one step's run: host and process say who, the suffix tells runs apart."""
     return f"{socket.gethostname()[:200]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
@@ -104,6 +108,12 @@ class Job:
     def renew(self, extra_s: float = 0.0) -> bool:
         """Extend the lease before a long part of the step; False when it was lost."""
         return claim(self.ctx, self.row.id, self.owner, self.ctx.options.lease_s + extra_s)
+
+    def hold(self, extra_s: float = 0.0) -> None:
+        """Extend the lease before a part that changes something; LeaseLost when another
+        worker has taken the verification over, which then does this part itself."""
+        if not self.renew(extra_s):
+            raise LeaseLost(f"verification {self.row.id} was taken over by another worker")
 
 
 def claim(ctx: JobContext, verification_id: int, owner: str, ttl_s: float) -> bool:

@@ -22,6 +22,12 @@ class WorkerOptions:
     # A step's lease, on top of the time its probes may take (their timeouts added up):
     # a worker killed mid-step holds the verification no longer than this.
     lease_s: float = 60.0
+    # What a verdict's remedy and incident may take on top of the lease: a revert pull request
+    # clones the repository, and GitHub may ask the guard to wait out a rate limit.
+    remedy_s: float = 600.0
+    # A remedy or an incident claimed by a worker that then made no progress for this long
+    # was abandoned (the worker died): the next attempt takes it over.
+    takeover_after_s: float = 600.0
     # A verification whose steps keep failing (GitHub down, a bug of ours) stops after this
     # many failed attempts, with its check run saying so.
     max_step_failures: int = 10
@@ -34,7 +40,14 @@ class WorkerOptions:
     def __post_init__(self) -> None:
         if self.threads < 1:
             raise ValueError("a worker needs at least one thread")
-        for name in ("tick_s", "reconcile_every_s", "lease_s", "shutdown_timeout_s"):
+        for name in (
+            "tick_s",
+            "reconcile_every_s",
+            "lease_s",
+            "shutdown_timeout_s",
+            "remedy_s",
+            "takeover_after_s",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
         if self.grace_s < 0:

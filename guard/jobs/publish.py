@@ -8,6 +8,7 @@ before it is made (the check run id stored on the row, the deployment's statuses
 from __future__ import annotations
 
 from guard.github.errors import GitHubError
+from guard.github.models import CheckStatus
 from guard.jobs import records
 from guard.jobs.job import Job
 from guard.jobs.policy_source import pinned_policy
@@ -21,6 +22,7 @@ from guard.store import Deployment, VerificationState
 from guard.verification import Verification as Engine
 
 CHECK_RUN_CREATED = "Check run {name} created on {sha}."
+EXTERNAL_ID = "deploy-guard:{deployment}:{verification}"
 CHECK_RUNS_NEED_AN_APP = (
     "No check run: GitHub lets only a GitHub App create check runs, and the guard "
     "authenticates with a token (GUARD_GITHUB_TOKEN). The verdict is on the run page."
@@ -39,20 +41,39 @@ SUPERSEDED = (
 GAVE_UP = "Gave up after {count} failed attempts; the last: {error}"
 
 
+def external_id(job: Job) -> str:
+    """What the check run carries to be found again: the deployment and this verification."""
+    return EXTERNAL_ID.format(deployment=job.deployment.github_id, verification=job.id)
+
+
 def create_check_run(job: Job, output: render.CheckRunOutput) -> int:
-    """Create the verification's one check run and store its id before anything else."""
+    """Create the verification's one check run and store its id before anything else.
+
+    A step killed between GitHub's answer and the database write is repeated: it finds the
+    run it made by its external id and shows `output` on that one instead of making another.
+    """
     name = render.check_run_name(job.deployment.environment)
-    created = job.github.create_check_run(
-        job.repo,
-        job.deployment.sha,
-        name,
-        status="completed" if output.conclusion else "in_progress",
-        title=output.title,
-        summary=output.summary,
-        text=output.text,
-        details_url=job.run_url,
-        conclusion=output.conclusion,
-    )
+    key = external_id(job)
+    # Held from the look-up to the stored id: a twin step would make a second run meanwhile.
+    job.hold()
+    status: CheckStatus = "completed" if output.conclusion else "in_progress"
+    created = job.github.find_check_run(job.repo, job.deployment.sha, name, key)
+    if created is None:
+        created = job.github.create_check_run(
+            job.repo,
+            job.deployment.sha,
+            name,
+            status=status,
+            title=output.title,
+            summary=output.summary,
+            text=output.text,
+            details_url=job.run_url,
+            conclusion=output.conclusion,
+            external_id=key,
+        )
+    else:
+        job.log.info("check_run.found", check_run=created.id)
+        _update(job, created.id, output)
     with job.transaction() as session:
         stored = records.store_check_run_id(session, job.id, created.id)
         if stored:
@@ -69,6 +90,18 @@ def create_check_run(job: Job, output: render.CheckRunOutput) -> int:
     job.reload()
     assert job.row.check_run_id is not None
     return job.row.check_run_id
+
+
+def _update(job: Job, check_run_id: int, output: render.CheckRunOutput) -> None:
+    job.github.update_check_run(
+        job.repo,
+        check_run_id,
+        status="completed" if output.conclusion else "in_progress",
+        conclusion=output.conclusion,
+        title=output.title,
+        summary=output.summary,
+        text=output.text,
+    )
 
 
 def _without_check_runs(job: Job) -> bool:
@@ -93,15 +126,7 @@ def show(job: Job, output: render.CheckRunOutput) -> None:
     if job.row.check_run_id is None:
         create_check_run(job, output)
         return
-    job.github.update_check_run(
-        job.repo,
-        job.row.check_run_id,
-        status="completed" if output.conclusion else "in_progress",
-        conclusion=output.conclusion,
-        title=output.title,
-        summary=output.summary,
-        text=output.text,
-    )
+    _update(job, job.row.check_run_id, output)
 
 
 def ensure_check_run(job: Job, *, has_smoke: bool) -> None:
@@ -139,7 +164,10 @@ def _mark_deployment_failed(job: Job, description: str) -> None:
 
 
 def finish(job: Job) -> None:
-    """Publish a stored verdict: check run, deployment status, the decision's hook, the state."""
+    """Publish a stored verdict: check run, deployment status, the decision's hook, the state.
+
+    Safe to run again for the same verdict (a repeated step): every part is done once.
+    """
     with job.transaction() as session:
         results = records.stored_results(session, job.id)
     engine = records.restore_engine(job.row, results)
@@ -154,7 +182,7 @@ def finish(job: Job) -> None:
         mode=mode,
         is_remedy_verification=job.deployment.is_remedy,
     )
-    job.renew()
+    job.hold()
     output = render.finished(
         job.subject, verdict, decision, check_rows(engine.results), run_url=job.run_url
     )
@@ -180,7 +208,11 @@ def finish(job: Job) -> None:
             records.note_once(
                 session, "deployment_status", message, at=job.moment(), verification_id=job.id
             )
-    on_verdict(job, verdict, decision)
+    if not on_verdict(job, verdict, decision, environment.on_failure, engine.results):
+        # A remedy is still under way elsewhere: the verification stays open, and the
+        # reconciler brings it back here until the remedy has ended.
+        job.log.info("verification.remedy_pending")
+        return
     severity = f" ({verdict.severity.value})" if verdict.severity else ""
     with job.transaction() as session:
         concluded = records.conclude(session, job.id, VerificationState.FINISHED, job.moment())

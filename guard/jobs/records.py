@@ -200,12 +200,15 @@ def decision_dict(decision: Decision, mode: str) -> dict[str, Any]:
     }
 
 
-def verdict_columns(verdict: Verdict, decision: Decision, mode: str) -> dict[str, Any]:
+def verdict_columns(
+    verdict: Verdict, decision: Decision, mode: str, at: datetime
+) -> dict[str, Any]:
     """The verdict's columns: reasons first, then warnings, each marked with its kind."""
     reasons = [{**reason.as_dict(), "kind": "reason"} for reason in verdict.reasons]
     reasons += [{**warning.as_dict(), "kind": "warning"} for warning in verdict.warnings]
     return {
         "verdict": verdict.kind,
+        "verdict_at": at,
         "severity": decision.severity,
         "reasons": reasons,
         "decision": decision_dict(decision, mode),

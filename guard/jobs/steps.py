@@ -16,7 +16,16 @@ import sqlalchemy as sa
 from guard.github.errors import GitHubError
 from guard.jobs import publish, records
 from guard.jobs.context import JobContext
-from guard.jobs.job import Job, claim, lease_owner, log, release, round_budget_s, smoke_budget_s
+from guard.jobs.job import (
+    Job,
+    LeaseLost,
+    claim,
+    lease_owner,
+    log,
+    release,
+    round_budget_s,
+    smoke_budget_s,
+)
 from guard.jobs.policy_source import pinned_policy
 from guard.jobs.prepare import prepare
 from guard.observability.metrics import observe_probe
@@ -133,6 +142,9 @@ class VerificationJobs:
         follow_up: FollowUp | None = None
         try:
             follow_up = self._advance(verification_id, owner, expected_round)
+        except LeaseLost:
+            # Not a failure: the worker that took over goes on from the stored state.
+            log.warning("verification.lease_lost", verification=verification_id)
         except Exception as error:
             log.exception("verification.step_failed", verification=verification_id)
             self._failed(verification_id, owner, error)
@@ -201,7 +213,12 @@ class VerificationJobs:
         )
 
     def _verdict_columns(
-        self, job: Job, policy: Policy, environment: Environment, verdict: Verdict | None
+        self,
+        job: Job,
+        policy: Policy,
+        environment: Environment,
+        verdict: Verdict | None,
+        now: float,
     ) -> dict[str, object] | None:
         if verdict is None:
             return None
@@ -212,12 +229,12 @@ class VerificationJobs:
             mode=mode,
             is_remedy_verification=job.deployment.is_remedy,
         )
-        return records.verdict_columns(verdict, decision, mode)
+        return records.verdict_columns(verdict, decision, mode, records.moment(now))
 
     def _store_verdict(
         self, job: Job, policy: Policy, environment: Environment, verdict: Verdict
     ) -> None:
-        columns = self._verdict_columns(job, policy, environment, verdict)
+        columns = self._verdict_columns(job, policy, environment, verdict, job.now())
         assert columns is not None
         with job.transaction() as session:
             records.store_verdict(session, job.id, columns)
@@ -241,13 +258,13 @@ class VerificationJobs:
     def _smoke(
         self, job: Job, policy: Policy, environment: Environment, engine: Engine
     ) -> FollowUp | None:
-        job.renew(smoke_budget_s(environment))
+        job.hold(smoke_budget_s(environment))
         with self._suite(job, environment) as suite:
             results = suite.run_smoke()
         now = job.now()
         engine.record_smoke(results, now)
         verdict = records.finished_step(engine, now)
-        columns = self._verdict_columns(job, policy, environment, verdict)
+        columns = self._verdict_columns(job, policy, environment, verdict, now)
         passed = sum(not result.failed for result in results)
         with job.transaction() as session:
             stored = records.store_smoke(
@@ -272,13 +289,13 @@ class VerificationJobs:
         engine: Engine,
         number: int,
     ) -> FollowUp | None:
-        job.renew(round_budget_s(environment))
+        job.hold(round_budget_s(environment))
         with self._suite(job, environment) as suite:
             results = suite.run_round(number)
         now = job.now()
         engine.record_round(number, results, now)
         verdict = records.finished_step(engine, now)
-        columns = self._verdict_columns(job, policy, environment, verdict)
+        columns = self._verdict_columns(job, policy, environment, verdict, now)
         with job.transaction() as session:
             stored = records.store_round(
                 session,

@@ -9,6 +9,7 @@ from guard.store.models import (
     Deployment,
     Freeze,
     Incident,
+    IncidentComment,
     IncidentState,
     Installation,
     KnownBadSha,
@@ -20,11 +21,13 @@ from guard.store.models import (
     VerificationState,
 )
 from guard.store.only_once import (
+    claim_comment,
     claim_incident,
     claim_remedy,
     next_incident_code,
     record_delivery,
     record_deployment,
+    record_known_bad,
     set_installation,
 )
 from guard.store.timeline import add_timeline_event, deployment_timeline
@@ -35,6 +38,7 @@ __all__ = [
     "Deployment",
     "Freeze",
     "Incident",
+    "IncidentComment",
     "IncidentState",
     "Installation",
     "KnownBadSha",
@@ -46,6 +50,7 @@ __all__ = [
     "Verification",
     "VerificationState",
     "add_timeline_event",
+    "claim_comment",
     "claim_incident",
     "claim_lease",
     "claim_remedy",
@@ -58,6 +63,7 @@ __all__ = [
     "next_incident_code",
     "record_delivery",
     "record_deployment",
+    "record_known_bad",
     "release_lease",
     "set_installation",
     "upgrade",

@@ -150,6 +150,9 @@ class Verification(Base):
     # When the next watch round is due; a restarted worker resumes from here.
     next_round_at: Mapped[datetime | None]
     verdict: Mapped[VerdictKind | None] = mapped_column(enum_column(VerdictKind))
+    # When the verdict was reached: the end of "time to detect" (and, for a rollback's own
+    # verification, of "time to restore").
+    verdict_at: Mapped[datetime | None]
     severity: Mapped[Severity | None] = mapped_column(enum_column(Severity))
     reasons: Mapped[list[dict[str, Any]] | None] = mapped_column(sa.JSON)
     decision: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
@@ -265,9 +268,27 @@ class Incident(Base):
     # Empty between the claim and the issue being filed.
     issue_number: Mapped[int | None]
     issue_url: Mapped[str | None] = mapped_column(sa.Text)
+    # What the issue says of the remedy: `pending` while it runs (a comment follows when it
+    # ends), else how it ended; fixed before the issue is filed, so a retry renders the same.
+    remedy_told: Mapped[str | None] = mapped_column(sa.String(16))
     opened_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     closed_at: Mapped[datetime | None]
+
+
+class IncidentComment(Base):
+    """A comment the guard claimed on an issue or pull request: posted once across replicas."""
+
+    __tablename__ = "incident_comments"
+    __table_args__ = (sa.UniqueConstraint("repository", "issue_number", "key"),)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True)
+    # Lower case: GitHub's owner and repository names are case-insensitive.
+    repository: Mapped[str] = mapped_column(Name)
+    issue_number: Mapped[int]
+    # What the comment is (update:service_restored, suspect:4242), as the filer names it.
+    key: Mapped[str] = mapped_column(Name)
+    claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class KnownBadSha(Base):

@@ -24,7 +24,9 @@ from guard.store.models import (
     DeliveryOutcome,
     Deployment,
     Incident,
+    IncidentComment,
     Installation,
+    KnownBadSha,
     Remedy,
 )
 
@@ -156,6 +158,56 @@ def claim_remedy(
     row = Remedy(deployment_id=deployment_id, strategy=strategy, dry_run=dry_run)
     taken = sa.select(Remedy.id).where(Remedy.deployment_id == deployment_id)
     return row if _insert_once(session, row, lambda: _exists(session, taken)) else None
+
+
+def record_known_bad(
+    session: Session,
+    *,
+    repository: str,
+    sha: str,
+    deployment_id: int | None,
+    reason: str | None,
+    now: datetime | None = None,
+) -> bool:
+    """Record that `sha` failed verification in `repository`; False when that was known already.
+
+    One row per commit. A commit someone allowed that then fails in another deployment is
+    refused again (the row moves to that deployment); the same deployment judged twice (a
+    repeated step) changes nothing.
+    """
+    at = now or utcnow()
+    row = KnownBadSha(
+        repository=repository, sha=sha, deployment_id=deployment_id, reason=reason, recorded_at=at
+    )
+    same = sa.select(KnownBadSha).where(
+        KnownBadSha.repository == repository, KnownBadSha.sha == sha
+    )
+    if _insert_once(session, row, lambda: _exists(session, same)):
+        return True
+    existing = session.scalars(same.execution_options(populate_existing=True)).one()
+    if existing.allowed_at is None or existing.deployment_id == deployment_id:
+        return False
+    existing.deployment_id = deployment_id
+    existing.reason = reason
+    existing.recorded_at = at
+    existing.allowed_by = None
+    existing.allowed_at = None
+    session.flush()
+    return True
+
+
+def claim_comment(
+    session: Session, repository: str, number: int, key: str, *, now: datetime | None = None
+) -> bool:
+    """Claim the comment `key` on issue or pull request `number`; False when claimed before."""
+    name = repository.lower()
+    row = IncidentComment(repository=name, issue_number=number, key=key, claimed_at=now or utcnow())
+    taken = sa.select(IncidentComment.id).where(
+        IncidentComment.repository == name,
+        IncidentComment.issue_number == number,
+        IncidentComment.key == key,
+    )
+    return _insert_once(session, row, lambda: _exists(session, taken))
 
 
 def claim_incident(
