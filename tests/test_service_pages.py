@@ -143,6 +143,8 @@ def test_the_run_json_carries_checks_timeline_remedy_and_incident(app: Flask) ->
 def test_unknown_runs_are_404_and_bad_limits_400(app: Flask) -> None:
     client = app.test_client()
     assert client.get("/runs/999").status_code == 404
+    assert client.get("/runs/99999999999999999999999").status_code == 404
+    assert client.get("/api/v1/runs/99999999999999999999999").status_code == 404
     missing = client.get("/api/v1/runs/999")
     assert missing.status_code == 404
     bad = client.get("/api/v1/runs?limit=abc")

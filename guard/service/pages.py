@@ -12,6 +12,8 @@ from guard.service.state import service_state
 blueprint = Blueprint("pages", __name__, template_folder="templates")
 
 MAX_LIMIT = 200
+# Row ids are 64-bit: a larger number in the URL is no run (a 404), not a database overflow.
+MAX_ROW_ID = 2**63 - 1
 
 
 def _limit() -> int:
@@ -30,7 +32,7 @@ def index() -> ResponseReturnValue:
     return render_template("runs.html", runs=runs, repository=repository)
 
 
-@blueprint.get("/runs/<int:run_id>")
+@blueprint.get(f"/runs/<int(max={MAX_ROW_ID}):run_id>")
 def run_page(run_id: int) -> ResponseReturnValue:
     """One run: verdict, reasons, checks, probe chart, timeline, remedy and incident."""
     with service_state().read_sessions() as session:
@@ -48,7 +50,7 @@ def runs_json() -> ResponseReturnValue:
     return jsonify(runs=[run.as_dict() for run in runs])
 
 
-@blueprint.get("/api/v1/runs/<int:run_id>")
+@blueprint.get(f"/api/v1/runs/<int(max={MAX_ROW_ID}):run_id>")
 def run_json(run_id: int) -> ResponseReturnValue:
     with service_state().read_sessions() as session:
         detail = run_detail(session, run_id)
