@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from huey import RedisHuey, SqliteHuey
 from sqlalchemy.engine import make_url
 
+from guard.gate.background import followup_task, job_means
 from guard.jobs.context import GitHubFactory, JobContext, build_context
 from guard.jobs.options import WorkerOptions
 from guard.jobs.steps import VerificationJobs
@@ -72,6 +73,8 @@ class JobQueue:
         self._round = huey.task(name="run_round")(self._run_round)
         self._resume = huey.task(name="resume_verification")(self._run_resume)
         self._supersede = huey.task(name="supersede")(self._run_supersede)
+        # Gate answers and ChatOps commands: durable follow-ups on the same queue.
+        self.enqueue_followup = followup_task(huey, lambda: job_means(self))
 
     # -- what the service enqueues -----------------------------------------------------------
     def enqueue_verification(self, deployment_id: int) -> None:
