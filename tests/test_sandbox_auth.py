@@ -98,14 +98,17 @@ def test_token_limited_to_named_repositories_and_permissions(
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"issued_at": time.time() - 3600}, "'Expiration time' claim ('exp') must be a numeric"),
+        ({"issued_offset": -3600}, "'Expiration time' claim ('exp') must be a numeric"),
         ({"lifetime": 3600}, "'Expiration time' claim ('exp') is too far in the future"),
-        ({"issued_at": time.time() + 600}, "'Issued at' claim ('iat') must be an Integer"),
+        ({"issued_offset": 600}, "'Issued at' claim ('iat') must be an Integer"),
     ],
 )
 def test_app_jwt_time_claims_are_checked(
     world: SandboxWorld, http: requests.Session, options: dict[str, Any], message: str
 ) -> None:
+    # Offsets from the moment the test runs, not from when the suite was collected.
+    if "issued_offset" in options:
+        options = {"issued_at": time.time() + options["issued_offset"]}
     answer = http.get(f"{world.base_url}/app", headers=_app_jwt_headers(world, **options))
     assert answer.status_code == 401
     assert answer.json()["message"].startswith(message)

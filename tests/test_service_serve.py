@@ -230,6 +230,8 @@ def test_metrics_add_up_the_deliveries_of_every_worker_process(
     tmp_path: Path, github_api: str
 ) -> None:
     with ServeProcess(environment(sqlite_url(tmp_path), github_api), tmp_path, workers=2) as server:
+        # gunicorn forks its workers one after the other: wait for both before counting.
+        poll_until(lambda: len(server.worker_pids()) == 2, "gunicorn started both workers")
         first_workers = server.worker_pids()
         assert len(first_workers) == 2
         ping = fixture_body("ping.none.0.json")
