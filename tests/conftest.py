@@ -33,7 +33,7 @@ def require_server(name: str, host: str, port: int) -> None:
     message = f"{name} is not reachable on {host}:{port}"
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{message} (CI=true: tests on real servers must not skip)")
-    pytest.skip(f"{message}; start it to run this test")
+    pytest.skip(reason=f"{message}; start it to run this test")
 
 
 @pytest.fixture

@@ -77,7 +77,7 @@ def test_placeholders_are_kept_as_written_for_the_probes_to_fill() -> None:
 
 def test_the_fixture_is_the_design_example() -> None:
     if not SHARED_EXAMPLE.exists():
-        pytest.skip("the design documents are not on this machine")
+        pytest.skip(reason="the design documents are not on this machine")
     assert EXAMPLE.read_text(encoding="utf-8") == SHARED_EXAMPLE.read_text(encoding="utf-8")
 
 
