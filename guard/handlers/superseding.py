@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import cast
 
 import sqlalchemy as sa
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, aliased
 
 from guard.events import Deployment as DeploymentPayload
 from guard.events import Repository
 from guard.remedies import adopt_rollback_deployment
+from guard.remedies.workflow import bind_remedy_deployment
 from guard.store import (
     Deployment,
     Remedy,
@@ -19,7 +18,6 @@ from guard.store import (
     add_timeline_event,
     record_deployment,
 )
-from guard.store.base import utcnow
 
 SUPERSEDED = "superseded by deployment {newer} ({sha}): it will not be verified or rolled back"
 REVERT_DEPLOYED = (
@@ -99,17 +97,8 @@ def adopt_revert_deployment(session: Session, deployment: Deployment) -> Remedy 
     ).first()
     if waiting is None:
         return None
-    taken = session.execute(
-        sa.update(Remedy)
-        .where(Remedy.id == waiting.id, Remedy.created_deployment_id.is_(None))
-        .values(created_deployment_id=deployment.github_id, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    if cast("CursorResult[tuple[()]]", taken).rowcount != 1:
+    if not bind_remedy_deployment(session, waiting, deployment):
         return None
-    deployment.is_remedy = True
-    deployment.remedied_deployment_id = waiting.deployment_id
-    session.flush()
     message = REVERT_DEPLOYED.format(id=deployment.github_id, sha=deployment.sha[:7])
     add_timeline_event(session, "rollback_deployment", message, deployment_id=waiting.deployment_id)
     return waiting

@@ -86,6 +86,23 @@ def run(job: RemedyJob) -> StepResult:
     return StepResult(message=result)
 
 
+def bind_remedy_deployment(session: Session, waiting: Remedy, deployment: Deployment) -> bool:
+    """Make `deployment` the one deployment of remedy `waiting`: a conditional update, so
+    that of two replicas recording it at once only one binds it. False when already bound."""
+    taken = session.execute(
+        sa.update(Remedy)
+        .where(Remedy.id == waiting.id, Remedy.created_deployment_id.is_(None))
+        .values(created_deployment_id=deployment.github_id, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if cast("CursorResult[tuple[()]]", taken).rowcount != 1:
+        return False
+    deployment.is_remedy = True
+    deployment.remedied_deployment_id = waiting.deployment_id
+    session.flush()
+    return True
+
+
 def adopt_rollback_deployment(session: Session, deployment: Deployment) -> Remedy | None:
     """Take a new deployment as the rollback a dispatched workflow was awaited for.
 
@@ -112,17 +129,8 @@ def adopt_rollback_deployment(session: Session, deployment: Deployment) -> Remed
     ).first()
     if waiting is None:
         return None
-    taken = session.execute(
-        sa.update(Remedy)
-        .where(Remedy.id == waiting.id, Remedy.created_deployment_id.is_(None))
-        .values(created_deployment_id=deployment.github_id, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    if cast("CursorResult[tuple[()]]", taken).rowcount != 1:
+    if not bind_remedy_deployment(session, waiting, deployment):
         return None
-    deployment.is_remedy = True
-    deployment.remedied_deployment_id = waiting.deployment_id
-    session.flush()
     message = ADOPTED_MESSAGE.format(
         id=deployment.github_id, sha=deployment.sha[:7], environment=deployment.environment
     )
