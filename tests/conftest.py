@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 # The local GitHub sandbox fixtures (`sandbox`, `world`, ...), shared by every GitHub-facing test.
-pytest_plugins = ["tests.sandbox_fixtures"]
+pytest_plugins = ["tests.sandbox_fixtures", "tests.aws_world"]
 
 POSTGRES_HOST = os.environ.get("GUARD_TEST_POSTGRES_HOST", "127.0.0.1")
 POSTGRES_PORT = int(os.environ.get("GUARD_TEST_POSTGRES_PORT", "5432"))

@@ -11,14 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
-from moto.server import ThreadedMotoServer
 
 from guard.outcomes import VerdictKind
 from guard.policy.models import AwsTarget, Rollback
 from guard.remedies import OutcomeKind, RemedyContext, execute_remedy
 from guard.remedies.models import AwsClientFactory
 from guard.store import Remedy, RemedyState
+from tests.aws_world import use_moto
 from tests.remedies_world import RemedyWorld, remedy_world
 
 REGION = "eu-central-1"
@@ -28,29 +27,10 @@ LAMBDA = Rollback(
 )
 
 
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
 def aws(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> AwsClientFactory:
     """boto3 clients on moto with fake credentials, no machine AWS config, fresh state."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_CONFIG_FILE": "/nonexistent/aws-config",
-        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    requests.post(f"{moto_url}/moto-api/reset", timeout=10).raise_for_status()
+    use_moto(moto_url, monkeypatch)
 
     def client(service: str, region: str) -> Any:
         import boto3
