@@ -6,13 +6,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from moto.server import ThreadedMotoServer
 from pytest_httpserver import HTTPServer
 
 from guard.outcomes import Phase, ProbeStatus
 from guard.policy.models import Environment
 from guard.probes.network import NetworkPolicy
 from guard.probes.suite import ProbeSuite
+from tests.aws_world import use_moto
 
 ALLOW = NetworkPolicy(deny_private=False)
 
@@ -38,21 +38,9 @@ def web(server: HTTPServer) -> Iterator[HTTPServer]:
     server.clear()
 
 
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
-    yield f"http://{host}:{port}"
-    moto.stop()
-
-
 @pytest.fixture
 def aws(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+    use_moto(moto_url, monkeypatch)
     return moto_url
 
 
