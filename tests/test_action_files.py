@@ -13,6 +13,7 @@ import yaml
 from guard import __version__
 from guard.action.report import ExitCode
 from guard.action.runner_env import INPUT_VARIABLES
+from guard.cli.action_command import action
 
 ROOT = Path(__file__).resolve().parent.parent
 ACTION = ROOT / "actions" / "verify" / "action.yml"
@@ -154,7 +155,13 @@ def test_the_action_installs_deploy_guard_from_its_own_checkout() -> None:
     assert '"$GITHUB_ACTION_PATH/../../pyproject.toml"' in scripts
 
 
-def test_documented_references_pin_this_version() -> None:
+def released_major() -> int:
+    """The major the README's `@vN` names: the package's major, or 1 while it is 0.x (the
+    `v1` tag starts with the first stable release, 1.0.0)."""
+    return max(1, int(__version__.split(".")[0]))
+
+
+def test_documented_references_follow_the_major_tag() -> None:
     pattern = re.compile(
         r"deploy-guard/(?:actions/verify|\.github/workflows/deploy-guard\.yml)@(\S+)"
     )
@@ -164,10 +171,45 @@ def test_documented_references_pin_this_version() -> None:
         for match in pattern.finditer(path.read_text(encoding="utf-8"))
     ]
     assert found, "the READMEs show how to use the Action"
-    assert set(found) == {f"v{__version__}"}
+    # `<sha>` is the README's example of pinning a release's full commit SHA.
+    assert set(found) - {"<sha>"} == {f"v{released_major()}"}
+    assert "<sha>" in found
+
+
+def test_the_release_practice_is_documented() -> None:
+    readme = README.read_text(encoding="utf-8")
+    assert "immutable tag `vX.Y.Z`" in readme
+    assert f"the major tag `v{released_major()}` moves" in readme
+    assert "zizmor" in readme
+    assert re.search(r"verify@<sha> # v\d+\.\d+\.\d+$", readme, re.MULTILINE)
+
+
+def exit_table(text: str, heading: str) -> dict[int, str]:
+    """The rows `| code | meaning |` of the table whose header row starts with `heading`."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(heading))
+    rows: dict[int, str] = {}
+    for line in lines[start + 2 :]:
+        match = re.match(r"^\| (\d+) \| (.+) \|$", line)
+        if match is None:
+            break
+        rows[int(match.group(1))] = match.group(2)
+    return rows
 
 
 def test_the_exit_codes_are_documented_as_the_code_has_them() -> None:
-    readme = ACTION_README.read_text(encoding="utf-8")
-    for code in ExitCode:
-        assert re.search(rf"^\| {int(code)} \| ", readme, re.MULTILINE), code
+    codes = {int(code) for code in ExitCode}
+    in_action_readme = exit_table(ACTION_README.read_text(encoding="utf-8"), "| exit | meaning |")
+    readme = README.read_text(encoding="utf-8")
+    in_readme = exit_table(readme, "| exit | `deploy-guard action`")
+
+    assert set(in_action_readme) == codes
+    # The README's table says the same of each code as the Action's README.
+    assert in_readme == in_action_readme
+    # The command-line table's row, and the command's own --help.
+    row = next(line for line in readme.splitlines() if line.startswith("| `deploy-guard action`"))
+    assert {int(n) for n in re.findall(r"(\d+) [a-z]", row.rsplit("|", 2)[1])} == codes
+    assert action.help is not None
+    said = re.search(r"Exit (.+)\.", action.help)
+    assert said is not None
+    assert {int(n) for n in re.findall(r"(\d+) [a-z]", said.group(1))} == codes

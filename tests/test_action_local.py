@@ -323,3 +323,28 @@ def test_a_failed_rollback_is_escalated_and_never_rolled_back(shop: Shop) -> Non
     assert len(issues) == 1
     assert "a person must act" in issues[0]["body"]
     assert "a person must act" in run.summary
+
+
+def test_a_redeploy_with_another_token_than_the_job_s_needs_no_warning(shop: Shop) -> None:
+    shop.service.deploy("v2")
+
+    # A GitHub App's token (or a PAT): the deployment it creates does start workflows.
+    run = shop.runner.run(shop.environ(GUARD_TOKEN_IS_JOB_TOKEN="false"), shop.clock)
+
+    assert run.code == 1, run.log
+    assert run.outputs["rollback-ref"] == "v1.0.0"
+    assert not any("no workflow will ship" in line for line in run.annotations("warning"))
+    assert "strategy: workflow" not in run.summary
+
+
+def test_shadow_mode_with_the_job_s_token_says_what_enforce_would_need(shop: Shop) -> None:
+    shop.service.deploy("v2")
+
+    run = shop.runner.run(shop.environ(mode="shadow", GUARD_TOKEN_IS_JOB_TOKEN="true"), shop.clock)
+
+    assert run.code == 1, run.log
+    [warning] = [w for w in run.annotations("warning") if "no workflow will ship" in w]
+    assert "In enforce mode the rollback deployment would be created with the job" in warning
+    assert "use `strategy: workflow`" in warning
+    assert "pass a GitHub App token as github-token" in warning
+    assert "strategy: workflow\n    workflow: {file: rollback.yml" in run.summary

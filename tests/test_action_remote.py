@@ -14,10 +14,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import sqlalchemy as sa
 from werkzeug.serving import make_server
 
 from guard.demo.example_service import QuietRequestHandler
 from guard.outcomes import Phase, ProbeStatus, Severity, VerdictKind
+from guard.policy.models import Rollback
+from guard.remedies import FailedDeployment, RemedyContext, RemedyRequest, execute_remedy
 from guard.store import Deployment, Incident, ProbeResultRow, Verification, VerificationState
 from tests.action_world import Clock, Runner
 from tests.api_world import ApiWorld, api_world
@@ -258,3 +261,77 @@ def test_a_guard_that_goes_away_is_asked_again_until_the_limit(remote: Remote) -
     assert len(retries) == 6
     assert f"The guard at {remote.guard_url} could not be reached: ConnectionError" in retries[0]
     assert any("was still queued after 1 min" in line for line in run.annotations("error"))
+
+
+def _roll_back_as_the_worker_would(remote: Remote, good_sha: str) -> None:
+    """The worker's side of a failed verification: the verdict, then the real remedy through
+    the sandbox (one redeploy of the last verified-good commit), then the incident."""
+    world = remote.world.gate
+    with world.session() as session:
+        row = session.scalars(sa.select(Verification).where(Verification.verdict.is_(None))).one()
+        deployment = session.get_one(Deployment, row.deployment_id)
+        failed = FailedDeployment.from_row(deployment)
+        verification_id = row.id
+    github = world.client(world.installation_id)
+    try:
+        outcome = execute_remedy(
+            RemedyContext(github=github, sessions=world.sessions),
+            RemedyRequest(
+                repo=REPO,
+                failed=failed,
+                rollback=Rollback(),
+                reasons=(str(REASON["message"]),),
+                run_url=f"{PUBLIC_URL}/runs/{verification_id}",
+            ),
+        )
+    finally:
+        github.close()
+    assert outcome.target is not None
+    assert outcome.target.sha == good_sha
+    now = datetime.fromtimestamp(remote.world.clock(), UTC)
+    with world.session() as session:
+        row = session.get_one(Verification, verification_id)
+        row.state = VerificationState.FINISHED
+        row.verdict = VerdictKind.FAIL
+        row.severity = Severity.P1
+        row.reasons = [REASON]
+        row.finished_at = now
+        session.add(
+            Incident(
+                deployment_id=row.deployment_id,
+                repository=REPO,
+                environment="production",
+                code="INC-20261127-001",
+                severity=Severity.P1,
+                issue_number=12,
+                issue_url=ISSUE_URL,
+                opened_at=now,
+            )
+        )
+
+
+def test_the_guard_s_rollback_fills_rollback_ref_and_the_summary(remote: Remote) -> None:
+    gate = remote.world.gate
+    good_sha = gate.head
+    # The last verified-good deployment, then a bad commit deployed by the pipeline.
+    good = remote.world.github_deployment(sha=good_sha)
+    gate.finished_verification(gate.record_deployment(good, sha=good_sha), VerdictKind.PASS)
+    bad_sha = gate.sandbox.commit(REPO, {"app/version.txt": "2\n"}, "Break the shop")
+    bad = remote.world.github_deployment(sha=bad_sha)
+    environ = remote.environ(deployment_id=str(bad))
+    environ["GITHUB_SHA"] = bad_sha
+
+    run = remote.run(environ, on_sleep=lambda: _roll_back_as_the_worker_would(remote, good_sha))
+
+    assert run.code == 1, run.log
+    rollback = gate.sandbox.snapshot()["deployments"][-1]
+    assert (rollback["sha"], rollback["environment"]) == (good_sha, "production")
+    assert run.outputs["verdict"] == "fail"
+    assert run.outputs["rollback-ref"] == "main"
+    assert run.outputs["incident-url"] == ISSUE_URL
+    deployments_page = f"{gate.sandbox.base_url}/{REPO}/deployments/production"
+    assert (
+        f"The guard service rolled production back to `main` (redeploy). "
+        f"([the rollback]({deployments_page}))"
+    ) in run.summary
+    assert f"The incident: {ISSUE_URL}" in run.summary

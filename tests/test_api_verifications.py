@@ -7,12 +7,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from openapi_core import OpenAPI
+from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
 from openapi_spec_validator import validate
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
 
 from guard.outcomes import Phase, ProbeStatus, Severity, VerdictKind
 from guard.service import api
 from guard.service.app import create_app
-from guard.store import Deployment, ProbeResultRow, Verification, VerificationState
+from guard.store import (
+    Deployment,
+    Incident,
+    ProbeResultRow,
+    Remedy,
+    RemedyState,
+    Verification,
+    VerificationState,
+)
 from tests.api_world import ApiWorld, api_world
 from tests.gate_world import REPO, GateWorld
 from tests.oidc_issuer import AUDIENCE, new_key, unsigned_token
@@ -309,3 +321,91 @@ def test_the_repository_id_is_asked_of_github_once_then_cached(world: ApiWorld) 
         world.client.get(f"{VERIFICATIONS}/1", headers=world.headers())
 
     assert len(world.gate.sandbox.calls.matching("GET", f"/repos/{REPO}")) == 1
+
+
+def test_the_remedy_and_the_incident_are_reported_as_the_document_says(world: ApiWorld) -> None:
+    verification = finished_verification(world)
+    with world.gate.session() as session:
+        failed = session.get_one(Verification, verification).deployment_id
+        session.add(
+            Remedy(
+                deployment_id=failed,
+                strategy="redeploy",
+                state=RemedyState.DONE,
+                target_ref="main",
+                target_sha="a" * 40,
+                created_deployment_id=4712,
+            )
+        )
+        session.add(
+            Incident(
+                deployment_id=failed,
+                repository=REPO,
+                environment="production",
+                code="INC-20261127-001",
+                severity=Severity.P1,
+                issue_number=12,
+                issue_url=f"https://github.com/{REPO}/issues/12",
+            )
+        )
+
+    response = world.client.get(f"{VERIFICATIONS}/{verification}", headers=world.headers())
+
+    body = response.get_json()
+    deployments = f"{world.gate.sandbox.base_url}/{REPO}/deployments/production"
+    assert body["remedy"] == {
+        "strategy": "redeploy",
+        "state": "done",
+        "dry_run": False,
+        "target_ref": "main",
+        "target_sha": "a" * 40,
+        "rollback_ref": "main",
+        "url": deployments,
+    }
+    assert body["incident"] == {
+        "code": "INC-20261127-001",
+        "state": "open",
+        "severity": "P1",
+        "issue_number": 12,
+        "url": f"https://github.com/{REPO}/issues/12",
+    }
+    assert body["links"]["remedy"] == deployments
+    assert body["links"]["incident"] == f"https://github.com/{REPO}/issues/12"
+    document = OpenAPI.from_dict(world.client.get("/api/openapi.json").get_json())
+    request = WerkzeugOpenAPIRequest(
+        Request(
+            EnvironBuilder(
+                f"{VERIFICATIONS}/{verification}", headers=list(world.headers().items())
+            ).get_environ()
+        )
+    )
+    document.validate_response(request, WerkzeugOpenAPIResponse(response))
+
+
+@pytest.mark.parametrize(
+    ("state", "dry_run"),
+    [(RemedyState.RUNNING, False), (RemedyState.FAILED, False), (RemedyState.SKIPPED, True)],
+)
+def test_a_rollback_that_is_not_done_names_no_rollback_ref(
+    world: ApiWorld, state: RemedyState, dry_run: bool
+) -> None:
+    verification = finished_verification(world)
+    with world.gate.session() as session:
+        failed = session.get_one(Verification, verification).deployment_id
+        session.add(
+            Remedy(
+                deployment_id=failed,
+                strategy="revert_pr",
+                state=state,
+                dry_run=dry_run,
+                target_ref="v1.4.2",
+                html_url=f"https://github.com/{REPO}/pull/9",
+            )
+        )
+
+    body = world.client.get(f"{VERIFICATIONS}/{verification}", headers=world.headers()).get_json()
+
+    assert body["remedy"]["state"] == state.value
+    assert body["remedy"]["rollback_ref"] is None
+    assert body["remedy"]["url"] == f"https://github.com/{REPO}/pull/9"
+    assert body["incident"] is None

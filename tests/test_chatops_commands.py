@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,12 +14,15 @@ import sqlalchemy as sa
 from guard.chatops.replies import REPLY_MARKER
 from guard.chatops.run import CommandRequest, run_command
 from guard.gate.answer import GateRequest, answer_gate
-from guard.gate.background import Outcome
+from guard.gate.background import Outcome, RunResult
 from guard.outcomes import VerdictKind
 from guard.store import Freeze, KnownBadSha, Remedy, Verification, VerificationState
 from tests.gate_world import REPO, REPO_URL, GateWorld, gate_world
 
 COMMENT_URL = f"{REPO_URL}/issues/1#issuecomment-77"
+# Each command() is a new comment, with an id of its own.
+_comment_ids = itertools.count(1001)
+_REPLY_TO = re.compile(r"\n\n<!-- deploy-guard:reply-to \d+ -->\n")
 
 
 @pytest.fixture
@@ -26,11 +31,11 @@ def world(tmp_path: Path) -> Iterator[GateWorld]:
         yield running
 
 
-def command(world: GateWorld, body: str, *, login: str = "mona", issue: int = 1) -> Outcome:
+def command(world: GateWorld, body: str, *, login: str = "mona", issue: int = 1) -> RunResult:
     request = CommandRequest(
         repository=REPO,
         issue_number=issue,
-        comment_id=77,
+        comment_id=next(_comment_ids),
         comment_url=COMMENT_URL,
         body=body,
         login=login,
@@ -42,7 +47,8 @@ def command(world: GateWorld, body: str, *, login: str = "mona", issue: int = 1)
 def replies_on(world: GateWorld, issue: int) -> list[str]:
     bodies = world.comments(issue)
     assert all(body.endswith(REPLY_MARKER) for body in bodies)
-    return [body.removesuffix(REPLY_MARKER).strip() for body in bodies]
+    assert all(len(_REPLY_TO.findall(body)) == 1 for body in bodies)
+    return [_REPLY_TO.sub("", body.removesuffix(REPLY_MARKER)).strip() for body in bodies]
 
 
 def freezes(world: GateWorld) -> list[tuple[str | None, str, datetime | None, datetime | None]]:

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
+from guard.chatops.run import LATE_CHECK_AFTER_S
 from guard.events import IssueCommentCreated, parse_event
+from guard.gate.background import LATE_CHECK_AFTER_KEY
 from guard.handlers import HandlerContext, HandlerResult, Status
 from guard.handlers.chatops import on_issue_comment
 from guard.observability.logs import get_logger
@@ -60,6 +62,8 @@ def test_a_command_is_queued_with_everything_the_follow_up_needs(world: GateWorl
         "installation_id": world.installation_id,
     }
     assert {key: work[key] for key in expected} == expected
+    # The durable queue puts the late check in its schedule before the first run.
+    assert work[LATE_CHECK_AFTER_KEY] == LATE_CHECK_AFTER_S
     # Nothing was asked of GitHub inside the request.
     assert world.sandbox.calls.all() == []
 

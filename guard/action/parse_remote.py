@@ -19,6 +19,13 @@ DECIDED_BY_SERVICE = (
     "its page of the verification shows what it did."
 )
 REMEDY_BY_SERVICE = "The guard service rolled the deployment back."
+REMEDY_DONE = "The guard service rolled {environment} back to `{ref}` ({strategy})."
+REMEDY_STATES = {
+    "claimed": "The guard service is rolling {environment} back ({strategy}).",
+    "running": "The guard service is rolling {environment} back ({strategy}).",
+    "failed": "The guard service's rollback of {environment} ({strategy}) failed.",
+    "skipped": "The guard service only described the rollback ({strategy}): shadow or dry run.",
+}
 STOPPED = "The guard stopped the verification without a verdict (state: {state})."
 
 
@@ -82,9 +89,21 @@ def _verdict(body: dict[str, Any]) -> Verdict | None:
     return Verdict(kind, reasons, severity, decided_at=0.0, warnings=warnings)
 
 
-def _links(body: dict[str, Any]) -> dict[str, Any]:
-    links = body.get("links")
-    return links if isinstance(links, dict) else {}
+def _object(body: dict[str, Any], key: str) -> dict[str, Any]:
+    value = body.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _remedy_words(remedy: dict[str, Any], environment: str) -> str | None:
+    """The remedy in one sentence, as the service reports it (None: it took none)."""
+    if not remedy:
+        return None
+    strategy = _text(remedy.get("strategy")) or "?"
+    rolled_back_to = _text(remedy.get("rollback_ref"))
+    if rolled_back_to:
+        return REMEDY_DONE.format(environment=environment, ref=rolled_back_to, strategy=strategy)
+    sentence = REMEDY_STATES.get(_text(remedy.get("state")), REMEDY_BY_SERVICE)
+    return sentence.format(environment=environment, strategy=strategy)
 
 
 def report_from_json(body: dict[str, Any], environment: str, runner: Runner) -> ActionReport:
@@ -92,10 +111,12 @@ def report_from_json(body: dict[str, Any], environment: str, runner: Runner) -> 
     checks = [c for c in body.get("checks") or [] if isinstance(c, dict)]
     results = tuple(r for i, c in enumerate(checks) if (r := _result(c, i)) is not None)
     verdict = _verdict(body)
-    links = _links(body)
-    deployment = body.get("deployment") if isinstance(body.get("deployment"), dict) else {}
-    deployment_id = (deployment or {}).get("id")
-    remedy_url = _text(links.get("remedy")) or None
+    links = _object(body, "links")
+    deployment = _object(body, "deployment")
+    deployment_id = deployment.get("id")
+    remedy = _object(body, "remedy")
+    incident = _object(body, "incident")
+    remedy_url = _text(remedy.get("url")) or _text(links.get("remedy")) or None
     decision = None
     if verdict is not None:
         decision = Decision(Action.RECORD, verdict.severity, False, False, DECIDED_BY_SERVICE)
@@ -106,12 +127,13 @@ def report_from_json(body: dict[str, Any], environment: str, runner: Runner) -> 
         rows=tuple(check_rows(results)),
         results=results,
         deployment_id=deployment_id if isinstance(deployment_id, int) else None,
-        sha=_text((deployment or {}).get("sha")) or runner.sha,
+        sha=_text(deployment.get("sha")) or runner.sha,
         actions_run_url=runner.run_url,
         guard_run_url=_text(links.get("run")) or None,
         deployments_url=runner.environment_url(environment),
-        remedy=REMEDY_BY_SERVICE if remedy_url else None,
+        remedy=_remedy_words(remedy, environment) or (REMEDY_BY_SERVICE if remedy_url else None),
         remedy_url=remedy_url,
-        incident_url=_text(links.get("incident")) or None,
+        rollback_ref=_text(remedy.get("rollback_ref")) or None,
+        incident_url=_text(incident.get("url")) or _text(links.get("incident")) or None,
         problem=None if verdict else STOPPED.format(state=_text(body.get("state"))),
     )

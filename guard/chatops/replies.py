@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from guard.chatops.once import reply_mark
 from guard.chatops.parse import USAGE
 
 # A hidden marker in every reply: the guard's own comments are never read as commands.
@@ -71,10 +72,21 @@ ROLLBACK_GITHUB_FAILED = (
     "{deployment} ({error}); try again in a few minutes."
 )
 
+# The late check's answers, when the run that claimed a comment stopped before replying.
+LATE_RAN = (
+    "@{login}, deploy-guard ran your `{line}` ({url}) but stopped before it could reply; "
+    "the gate's answers and the run pages show the result."
+)
+LATE_NOT_RUN = (
+    "@{login}, deploy-guard stopped before answering your `{line}` ({url}) and changed "
+    "nothing; comment it again if it is still needed."
+)
 
-def reply(text: str) -> str:
-    """The comment body: the sentence, and the marker that keeps the guard from reading it."""
-    return f"{text}\n\n{REPLY_MARKER}"
+
+def reply(text: str, comment_id: int) -> str:
+    """The comment body: the sentence, the comment it answers (so a later round can tell it
+    was answered), and the marker that keeps the guard from reading it as a command."""
+    return f"{text}\n\n{reply_mark(comment_id)}\n{REPLY_MARKER}"
 
 
 def help_text() -> str:

@@ -40,6 +40,11 @@ POOL_THREADS = 2
 POOL_BACKLOG = 64
 # Names, in work handed to a queue, the in-process pool to fall back on (never persisted).
 FALLBACK_KEY = "_inline_pool"
+# Work that asks for it (seconds under LATE_CHECK_AFTER_KEY) gets a second, late run, put in
+# the queue's schedule before its first run starts: a worker killed mid-run takes its job
+# with it, and the late run is what finds the work unfinished (LATE_CHECK_KEY set).
+LATE_CHECK_AFTER_KEY = "late_check_after_s"
+LATE_CHECK_KEY = "late_check"
 
 POOL_FULL = "the guard is answering {pending} webhook follow-ups already; redeliver this one later"
 
@@ -51,6 +56,18 @@ class Outcome(StrEnum):
     # GitHub was unavailable: worth another round later.
     RETRY = "retry"
     GAVE_UP = "gave_up"
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Run again later, from `work`: what this run did and found out travels with it, so the
+    next round carries on where this one stopped instead of doing it again."""
+
+    work: Work
+
+
+# How one run of a follow-up ended, or where the next round starts.
+RunResult = Outcome | Resume
 
 
 class VerificationQueue(Protocol):
@@ -82,7 +99,7 @@ class FollowUpRefusedError(RuntimeError):
     """The in-process pool is full: the delivery fails, so GitHub shows it for redelivery."""
 
 
-def perform(means: Means, work: Work, *, final_round: bool = True) -> Outcome:
+def perform(means: Means, work: Work, *, final_round: bool = True) -> RunResult:
     """Run one follow-up: route it by its `kind`."""
     # Imported here: the gate and ChatOps modules import this one for Means and Outcome.
     from guard.chatops.run import run_command
@@ -150,16 +167,30 @@ def followup_task(huey: Any, means: Callable[[], Means]) -> _Enqueue:
 
     def run(work: dict[str, Any], round_number: int = 1) -> None:
         final = round_number >= MAX_ROUNDS
+        late_after = work.get(LATE_CHECK_AFTER_KEY)
+        if round_number == 1 and isinstance(late_after, int | float):
+            late = {k: v for k, v in work.items() if k != LATE_CHECK_AFTER_KEY}
+            task.schedule(({**late, LATE_CHECK_KEY: True}, 1), delay=float(late_after))
         try:
             outcome = perform(means(), work, final_round=final)
         except Exception:
-            # Not retried blindly: the work may have been half done (a comment posted).
+            # Not retried blindly: the work may have been half done (a comment posted). Work
+            # that can be resumed safely says so with Resume instead of raising.
             log.exception("followup.failed", kind=work.get("kind"))
             return
-        if outcome is Outcome.RETRY and not final:
-            delay = ROUND_DELAYS_S[min(round_number, len(ROUND_DELAYS_S)) - 1]
-            log.warning("followup.retry_later", kind=work.get("kind"), delay_s=delay)
-            task.schedule((work, round_number + 1), delay=delay)
+        again: Work | None = None
+        if isinstance(outcome, Resume):
+            again = outcome.work
+        elif outcome is Outcome.RETRY:
+            again = work
+        if again is None:
+            return
+        if final:
+            log.error("followup.gave_up", kind=work.get("kind"), rounds=round_number)
+            return
+        delay = ROUND_DELAYS_S[min(round_number, len(ROUND_DELAYS_S)) - 1]
+        log.warning("followup.retry_later", kind=work.get("kind"), delay_s=delay)
+        task.schedule((dict(again), round_number + 1), delay=delay)
 
     # The name is what queued messages carry: it never changes.
     task = huey.task(name="webhook_followup")(run)
@@ -240,7 +271,11 @@ class InlineFollowUps:
 
     def _run(self, work: dict[str, Any]) -> None:
         try:
-            perform(self._means(), work)
+            outcome = perform(self._means(), work)
+            if isinstance(outcome, Resume):
+                # This pool keeps nothing across a restart and runs one round: say what is
+                # left undone (the durable queue resumes it instead).
+                log.error("followup.not_resumed", kind=work.get("kind"))
         except Exception:
             log.exception("followup.failed", kind=work.get("kind"))
         finally:

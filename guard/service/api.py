@@ -26,6 +26,7 @@ from guard.github.client import GitHubClient
 from guard.github.client_permissions import permission_port
 from guard.github.errors import ErrorKind, GitHubError
 from guard.github.oidc import OidcError, OidcVerifier, WorkflowIdentity
+from guard.incidents.suspects import web_url_for_api
 from guard.observability.logs import get_logger
 from guard.service import api_verifications as records
 from guard.service.api_body import VerificationRequest, describe_errors
@@ -361,7 +362,11 @@ def get_verification(verification_id: str) -> tuple[Response, int]:
         if found is None:
             _fail(404, "not_found", missing)
         body = records.verification_json(
-            session, *found, self_url=request.base_url, run_url=_run_url
+            session,
+            *found,
+            self_url=request.base_url,
+            run_url=_run_url,
+            web_url=web_url_for_api(state.settings.github_api_url),
         )
     return jsonify(body), 200
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -20,6 +21,7 @@ from guard.store import (
     Installation,
     ProbeResultRow,
     Remedy,
+    RemedyState,
     Verification,
     add_timeline_event,
     record_deployment,
@@ -160,6 +162,51 @@ def verification_of(
     return row, deployment
 
 
+def remedy_link(remedy: Remedy, deployment: Deployment, web_url: str) -> str | None:
+    """Where people see the remedy: its pull request, its revert commit, or the
+    environment's deployments (a redeploy), as the incident links it."""
+    if remedy.html_url:
+        return remedy.html_url
+    base = f"{web_url.rstrip('/')}/{deployment.repository}"
+    if remedy.created_commit_sha:
+        return f"{base}/commit/{remedy.created_commit_sha}"
+    if remedy.created_deployment_id is not None:
+        return f"{base}/deployments/{quote(deployment.environment, safe='')}"
+    return None
+
+
+def remedy_json(
+    remedy: Remedy | None, deployment: Deployment, web_url: str
+) -> dict[str, Any] | None:
+    """The remedy of the deployment: its strategy, how it stands, and the ref it rolled back
+    to (`rollback_ref`, set only once the rollback is done, as the Action's output is)."""
+    if remedy is None:
+        return None
+    done = remedy.state is RemedyState.DONE and not remedy.dry_run
+    return {
+        "strategy": remedy.strategy,
+        "state": remedy.state.value,
+        "dry_run": remedy.dry_run,
+        "target_ref": remedy.target_ref,
+        "target_sha": remedy.target_sha,
+        "rollback_ref": (remedy.target_ref or remedy.target_sha) if done else None,
+        "url": remedy_link(remedy, deployment, web_url),
+    }
+
+
+def incident_json(incident: Incident | None) -> dict[str, Any] | None:
+    """The incident filed for the deployment: its code, state, severity and issue."""
+    if incident is None:
+        return None
+    return {
+        "code": incident.code,
+        "state": incident.state.value,
+        "severity": incident.severity.value,
+        "issue_number": incident.issue_number,
+        "url": incident.issue_url,
+    }
+
+
 def verification_json(
     session: Session,
     row: Verification,
@@ -167,19 +214,20 @@ def verification_json(
     *,
     self_url: str,
     run_url: Callable[[int], str | None],
+    web_url: str,
 ) -> dict[str, Any]:
-    """The API's view of one verification: its state, verdict, reasons, checks and links."""
+    """The API's view of one verification: its state, verdict, reasons, checks, what the
+    guard did about it (remedy, incident) and links."""
     checks = session.scalars(
         sa.select(ProbeResultRow)
         .where(ProbeResultRow.verification_id == row.id)
         .order_by(ProbeResultRow.round, ProbeResultRow.id)
     ).all()
     incident = session.scalars(
-        sa.select(Incident.issue_url).where(Incident.deployment_id == deployment.id)
+        sa.select(Incident).where(Incident.deployment_id == deployment.id)
     ).first()
-    remedy = session.scalars(
-        sa.select(Remedy.html_url).where(Remedy.deployment_id == deployment.id)
-    ).first()
+    remedy = session.scalars(sa.select(Remedy).where(Remedy.deployment_id == deployment.id)).first()
+    remedy_body = remedy_json(remedy, deployment, web_url)
     latest = latest_verification(session, deployment.id)
     return {
         "id": row.id,
@@ -211,10 +259,12 @@ def verification_json(
         },
         "created_at": _iso(row.created_at),
         "finished_at": _iso(row.finished_at),
+        "remedy": remedy_body,
+        "incident": incident_json(incident),
         "links": {
             "self": self_url,
             "run": run_url(row.id),
-            "incident": incident,
-            "remedy": remedy,
+            "incident": incident.issue_url if incident is not None else None,
+            "remedy": remedy_body["url"] if remedy_body is not None else None,
         },
     }

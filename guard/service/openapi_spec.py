@@ -151,6 +151,8 @@ _SCHEMAS: dict[str, Any] = {
             "deployment",
             "created_at",
             "finished_at",
+            "remedy",
+            "incident",
             "links",
         ],
         "properties": {
@@ -180,6 +182,9 @@ _SCHEMAS: dict[str, Any] = {
             },
             "created_at": {"type": "string", "format": "date-time"},
             "finished_at": _nullable({"type": "string", "format": "date-time"}),
+            # OpenAPI 3.0 ignores a $ref's siblings: nullable goes beside an allOf.
+            "remedy": {"allOf": [_ref("Remedy")], "nullable": True},
+            "incident": {"allOf": [_ref("Incident")], "nullable": True},
             "links": {
                 "type": "object",
                 "required": ["self", "run", "incident", "remedy"],
@@ -191,6 +196,71 @@ _SCHEMAS: dict[str, Any] = {
                 },
             },
         },
+    },
+}
+
+_SCHEMAS["Remedy"] = {
+    "type": "object",
+    "description": (
+        "The one remedy of the verified deployment (null when the guard took none): the "
+        "rollback's strategy, how it stands, and where it went."
+    ),
+    "required": [
+        "strategy",
+        "state",
+        "dry_run",
+        "target_ref",
+        "target_sha",
+        "rollback_ref",
+        "url",
+    ],
+    "properties": {
+        "strategy": {
+            "type": "string",
+            "description": "redeploy, revert, revert_pr, workflow, ecs or lambda.",
+        },
+        "state": {
+            "type": "string",
+            "enum": ["claimed", "running", "done", "failed", "skipped"],
+            "description": "skipped: only described (shadow mode or GUARD_DRY_RUN).",
+        },
+        "dry_run": {"type": "boolean"},
+        "target_ref": _nullable(_TEXT),
+        "target_sha": _nullable(_TEXT),
+        "rollback_ref": _nullable(
+            {
+                "type": "string",
+                "description": (
+                    "The ref (else the SHA) the environment was rolled back to; null until "
+                    "the rollback is done. The Action's rollback-ref output."
+                ),
+            }
+        ),
+        "url": _nullable(
+            {
+                "type": "string",
+                "format": "uri",
+                "description": "Its pull request, revert commit, or the environment's deployments.",
+            }
+        ),
+    },
+}
+_SCHEMAS["Incident"] = {
+    "type": "object",
+    "description": "The incident filed for the verified deployment (null when none was).",
+    "required": ["code", "state", "severity", "issue_number", "url"],
+    "properties": {
+        "code": {"type": "string", "description": "INC-YYYYMMDD-NNN"},
+        "state": {"type": "string", "enum": ["open", "closed"]},
+        "severity": {"type": "string", "enum": ["P0", "P1", "P2", "P3"]},
+        "issue_number": _nullable({"type": "integer"}),
+        "url": _nullable(
+            {
+                "type": "string",
+                "format": "uri",
+                "description": "The incident issue; null between its claim and its filing.",
+            }
+        ),
     },
 }
 
