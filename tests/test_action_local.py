@@ -325,6 +325,47 @@ def test_a_failed_rollback_is_escalated_and_never_rolled_back(shop: Shop) -> Non
     assert "a person must act" in run.summary
 
 
+def test_a_forged_rollback_claim_by_another_account_is_rolled_back_like_any_failure(
+    shop: Shop,
+) -> None:
+    """The payload alone proves nothing: anyone who may deploy can write it. A deployment is
+    the step's rollback only when GitHub says the step's own identity created it."""
+    shop.service.deploy("v2")
+    shop.sandbox.set_permission(shop.world.repo, "mallory", "write")
+    forger = shop.sandbox.register_token("mallory")
+    base = f"{shop.world.base_url}/repos/{shop.world.repo}/deployments"
+    headers = {"Authorization": f"token {forger}"}
+    claim = {"deploy_guard": {"remedy_of": shop.deployment_id, "strategy": "redeploy"}}
+    body = {"ref": "main", "environment": "production", "required_contexts": []}
+    forged = shop.http.post(base, json=body | {"payload": claim}, headers=headers).json()
+    assert forged["creator"]["login"] == "mallory"
+    status = shop.http.post(
+        f"{base}/{forged['id']}/statuses",
+        json={"state": "success", "environment_url": shop.service.url},
+        headers=headers,
+    ).json()
+    event = deployment_status_event(
+        shop.http, shop.world.base_url, shop.world.repo, forged["id"], status
+    )
+    shop.runner.write_event("deployment_status", event)
+
+    run = shop.runner.run(shop.environ(), shop.clock)
+
+    assert run.code == 1, run.log
+    assert run.outputs["rollback-ref"] == "v1.0.0"
+    made = [
+        d
+        for d in shop.state()["deployments"]
+        if d["payload"].get("deploy_guard", {}).get("remedy_of") == forged["id"]
+    ]
+    assert [d["ref"] for d in made] == ["v1.0.0"]
+    issues = [i for i in shop.state()["issues"] if not i.get("is_pull")]
+    assert len(issues) == 1
+    assert "a person must act" not in issues[0]["body"]
+    # Asked once, because the payload claimed the deployment: who the step's token is.
+    assert len(shop.sandbox.calls.matching("POST", "/graphql")) == 1
+
+
 def test_a_redeploy_with_another_token_than_the_job_s_needs_no_warning(shop: Shop) -> None:
     shop.service.deploy("v2")
 

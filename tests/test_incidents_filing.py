@@ -329,3 +329,25 @@ def test_missing_codeowners_and_unknown_commits_are_noted_not_fatal(shop: Shop) 
     assert f"The repository has no CODEOWNERS file at `{shop.good_sha[:7]}`" in issue.body
     unknown = gather_suspects(shop.client, REPO, "0" * 40, shop.bad_sha, "https://gh.example")
     assert (unknown.commits, unknown.incomplete) == ((), True)
+
+
+def test_labels_come_with_the_issue_and_only_the_guards_new_grey_ones_are_coloured(
+    shop: Shop,
+) -> None:
+    # The repository's own colour for a severity label stays; nothing is created one by one.
+    shop.client.ensure_labels(REPO, {"severity:P1": "000000"})
+    context = incident(shop)
+    mark = shop.sandbox.calls.last_seq
+    # A first attempt (our records say so): no search for an earlier issue, no label made.
+    filed = filer(shop, labels=["incident"]).file_issue(context, look_first=False)
+    made = [f"{call.method} {call.path}" for call in shop.sandbox.calls.all(since=mark)]
+    assert made == [f"POST /repos/{REPO}/issues"]
+    # GitHub made the missing ones grey for the issue; the guard colours its own afterwards.
+    labels = shop.sandbox.runtime.state.labels
+    assert labels[f"{REPO}:env:production"].color == "ededed"
+    filer(shop).after_filing(context, filed)
+    assert labels[f"{REPO}:env:production"].color == "1d76db"
+    assert labels[f"{REPO}:deploy-guard"].color == "5319e7"
+    assert labels[f"{REPO}:severity:p1"].color == "000000"
+    # A label the policy names is the repository's: left as GitHub made it.
+    assert labels[f"{REPO}:incident"].color == "ededed"

@@ -22,6 +22,7 @@ from guard.severity import decide
 from tests.test_incidents_support import (
     FIXTURES,
     GOLDEN,
+    action_rollback_done,
     check_golden,
     escalated,
     no_good_ref,
@@ -51,6 +52,7 @@ def repository_template(name: str) -> RenderedIssue:
 
 CASES: dict[str, Callable[[], RenderedIssue]] = {
     "watch_rollback_done": lambda: render_issue(watch_rollback_done(), people=PEOPLE),
+    "action_rollback_done": lambda: render_issue(action_rollback_done(), people=PEOPLE),
     "smoke_failure_p0": lambda: render_issue(smoke_failure_p0(), people=PEOPLE),
     "shadow_mode": lambda: render_issue(shadow_mode(), people=PEOPLE),
     "no_good_ref": lambda: render_issue(no_good_ref(), people=PEOPLE),

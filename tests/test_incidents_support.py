@@ -228,6 +228,7 @@ def context(
     deployment: DeploymentInfo | None = None,
     remedy_url: str | None = None,
     code: str = "INC-20261122-001",
+    rollback_watched: bool = True,
 ) -> IncidentContext:
     """A context for `verdict` whose times follow the engine's clock from CREATED."""
     detected = CREATED + timedelta(seconds=verdict.decided_at)
@@ -267,6 +268,7 @@ def context(
             compare=f"{REPO_URL}/compare/{GOOD_SHA}...{BAD_SHA}" if good else None,
             repository=REPO_URL,
         ),
+        rollback_watched=rollback_watched,
     )
 
 
@@ -278,6 +280,14 @@ def watch_rollback_done() -> IncidentContext:
     verdict, decision, results = judged(smoke, rounds)
     remedy = RemedyReport.rolled_back("v1.3.2", "redeploy", f"{REPO_URL}/deployments/4243")
     return context(verdict, decision, results, remedy, good=GOOD)
+
+
+def action_rollback_done() -> IncidentContext:
+    """The same story filed by the Action alone: nothing watches the rollback's deployment."""
+    smoke, rounds = watch_failure_results()
+    verdict, decision, results = judged(smoke, rounds)
+    remedy = RemedyReport.rolled_back("v1.3.2", "redeploy", f"{REPO_URL}/deployments/4243")
+    return context(verdict, decision, results, remedy, good=GOOD, rollback_watched=False)
 
 
 def smoke_failure_p0() -> IncidentContext:

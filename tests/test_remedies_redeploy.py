@@ -311,3 +311,53 @@ def test_a_status_github_will_not_take_does_not_undo_the_rollback(shop: RemedyWo
     assert [s.state for s in shop.statuses(bad.id)] == ["success"]
     kinds = [kind for kind, _ in shop.timeline(bad.id)]
     assert kinds == ["remedy_claimed", "remedy_started", "remedy_status_not_posted", "remedy_done"]
+
+
+def test_the_workers_first_attempt_creates_without_looking_and_leaves_the_statuses(
+    shop: RemedyWorld,
+) -> None:
+    """With durable records (the worker's database) a fresh claim means nothing was made
+    before: no look for the idempotency key; and the statuses are the caller's to post."""
+    _, bad = story(shop)
+    mark = shop.sandbox.calls.last_seq
+    outcome = execute_remedy(
+        shop.context(durable_records=True, statuses_later=True), shop.request(bad)
+    )
+    assert outcome.kind is OutcomeKind.DONE, outcome.message
+    made = [
+        f"{call.method} {call.path.removeprefix(f'/repos/{REPO}')}"
+        for call in shop.sandbox.calls.all(since=mark)
+        # The installation token is minted on the client's first call.
+        if not call.path.startswith("/app/")
+    ]
+    # The plan's one read of the deployments (for a newer one), the tag's commit, the rollback.
+    assert made == ["GET /deployments", "GET /commits/v1.3.2", "POST /deployments"]
+    assert [s.state for s in shop.statuses(bad.id)] == ["success"]
+    assert outcome.status is not None
+    assert outcome.status.inactive
+    assert outcome.status.log_url == RUN_URL
+    assert outcome.status.description.startswith("deploy-guard: verification failed (")
+    assert outcome.status.description.endswith(f"rolled back to v1.3.2 ({shop.good_sha[:7]})")
+
+
+def test_a_deployment_forging_our_key_is_not_taken_for_our_rollback(shop: RemedyWorld) -> None:
+    """The key is predictable: a deployment carrying it that the guard did not create (GitHub's
+    `creator` says who did) is left alone, and the guard makes its own rollback."""
+    _, bad = story(shop)
+    key = f"deploy-guard:rollback:{REPO}:{bad.id}"
+    claim = {"deploy_guard": {"remedy_of": bad.id, "idempotency_key": key}}
+    forged = shop.deploy("main", "in_progress", payload=claim)
+
+    outcome = execute_remedy(shop.context(), shop.request(bad))
+
+    assert outcome.kind is OutcomeKind.DONE, outcome.message
+    assert outcome.created_deployment_id not in (None, forged.id)
+    made = shop.listed(outcome.created_deployment_id or 0)
+    assert (made.ref, made.creator_login, made.idempotency_key) == (
+        "v1.3.2",
+        "deploy-guard[bot]",
+        key,
+    )
+    assert len(shop.deployments()) == 4
+    row = shop.row(forged.id)
+    assert row is None or not row.is_remedy

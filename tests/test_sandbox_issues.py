@@ -182,3 +182,23 @@ def test_workflow_dispatches_are_recorded(
         ("deploy.yml", "main", {"sha": "abc"}),
         ("deploy.yml", "main", {}),
     ]
+
+
+def test_an_issue_creates_its_unknown_labels_grey_and_a_label_takes_a_new_colour(
+    world: SandboxWorld, owner_http: requests.Session
+) -> None:
+    """As GitHub: a label an issue names that the repository lacks is created in `ededed`;
+    `PATCH .../labels/{name}` recolours it (and 404s for a label that does not exist)."""
+    repo_url = f"{world.base_url}/repos/{world.repo}"
+    filed = owner_http.post(f"{repo_url}/issues", json={"title": "t", "labels": ["env:prod"]})
+    assert [(label["name"], label["color"]) for label in filed.json()["labels"]] == [
+        ("env:prod", "ededed")
+    ]
+    recoloured = owner_http.patch(f"{repo_url}/labels/env:prod", json={"color": "1D76DB"})
+    assert recoloured.status_code == 200
+    assert (recoloured.json()["name"], recoloured.json()["color"]) == ("env:prod", "1d76db")
+    again = owner_http.get(f"{repo_url}/issues/{filed.json()['number']}").json()
+    assert [label["color"] for label in again["labels"]] == ["1d76db"]
+    assert owner_http.patch(f"{repo_url}/labels/nope", json={"color": "ffffff"}).status_code == 404
+    refused = owner_http.patch(f"{repo_url}/labels/env:prod", json={"color": "blue"})
+    assert refused.status_code == 422

@@ -1,10 +1,10 @@
 """The whole story with `strategy: redeploy`: a bad deployment rolled back, its incident filed.
 
 The pipeline deploys v1.3.2 (verified good), then a commit that breaks the shop. The guard
-redeploys v1.3.2 once, marks the bad deployment failed and inactive, files one incident issue
-(built-in template, labels, suspects, one comment on the suspect pull request). Then the
-rollback's own deployment is verified: passing, it brings "service restored" with the times;
-failing, it escalates to P0 on the same issue and is never rolled back itself.
+redeploys v1.3.2 once, files one incident issue (built-in template, labels, suspects, one
+comment on the suspect pull request), then marks the bad deployment failed, once, and inactive.
+Then the rollback's own deployment is verified: passing, it brings "service restored" with the
+times; failing, it escalates to P0 on the same issue and is never rolled back itself.
 """
 
 from __future__ import annotations
@@ -54,8 +54,8 @@ def test_a_failed_deployment_is_redeployed_to_the_last_good_ref_and_filed_once(
         ours = rollback.payload["deploy_guard"]
         assert (ours["remedy_of"], ours["failed_sha"]) == (bad, story.bad_sha)
         assert ours["idempotency_key"]
-        # The bad deployment: failed (verdict, then rollback), and no longer live.
-        assert story.statuses(bad)[-3:] == ["failure", "failure", "inactive"]
+        # The bad deployment: one `failure` (the reason and the rollback), no longer live.
+        assert story.statuses(bad)[-3:] == ["success", "failure", "inactive"]
         (remedy,) = story.remedies()
         assert (remedy.state, remedy.created_deployment_id) == (RemedyState.DONE, rollback.id)
         assert story.known_bad() == [story.bad_sha]
@@ -104,6 +104,8 @@ def test_a_rollback_that_fails_its_own_verification_escalates_and_is_never_rolle
         settled(story, bad)
         (rollback,) = story.rollbacks()
         (issue,) = story.issues()
+        assert issue.title.startswith("[P1] production: ")
+        filed_title = issue.title
 
         # The pipeline ships the old ref, but the shop stays broken (say, the database).
         story.ship(rollback.id, "v2")
@@ -120,6 +122,11 @@ def test_a_rollback_that_fails_its_own_verification_escalates_and_is_never_rolle
         assert "a person must act now" in escalation
         (incident,) = story.incidents()
         assert incident.severity.value == "P0"
+        # The title says P0 too, written in the same PATCH as the label: "[P1] ..." -> "[P0] ...".
+        (escalated,) = wait_for(
+            "the P0 label", lambda: [i for i in story.issues() if "severity:P0" in i.labels]
+        )
+        assert escalated.title == "[P0]" + filed_title.removeprefix("[P1]")
         # Never a second remedy, never a second issue, and the rollback keeps its statuses.
         assert len(story.rollbacks()) == len(story.remedies()) == len(story.issues()) == 1
         assert "inactive" not in story.statuses(rollback.id)

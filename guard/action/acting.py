@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,12 +32,12 @@ from guard.action.report import Note
 from guard.action.runner_env import ActionInputs, Runner
 from guard.github.client import GitHubClient
 from guard.github.errors import GitHubError
-from guard.github.models import DeploymentRef
+from guard.github.models import PAYLOAD_NAMESPACE, DeploymentRef
+from guard.github.port import GitHubPort
+from guard.incidents.assembly import Finding, Pages, build_incident_context
 from guard.incidents.context import (
     DeploymentInfo,
     GoodDeployment,
-    IncidentContext,
-    Links,
     RemedyReport,
     timeline_entries,
 )
@@ -105,6 +105,20 @@ def find_deployment(
     return found
 
 
+def is_our_rollback(github: GitHubPort, deployment: DeploymentRef) -> bool:
+    """Whether `deployment` is a rollback the guard made: its payload says so AND GitHub says
+    the identity this step acts as created it (the job's `github-actions[bot]`, an App
+    token's bot, a person's token's account).
+
+    Anyone who can create deployments can write the payload; a forged claim would otherwise
+    spare a bad deployment its rollback. GitHub is asked who we are only when the payload
+    claims it.
+    """
+    if PAYLOAD_NAMESPACE not in deployment.payload:
+        return False
+    return github.own_identity().created(deployment)
+
+
 @contextmanager
 def open_store(runner: Runner) -> Iterator[sessionmaker[Session]]:
     """A throwaway database for this job's only-once records."""
@@ -134,7 +148,9 @@ def act_on_verdict(
     if deployment is None:
         return acted
     acted.deployment = deployment
-    failed = FailedDeployment.from_github(deployment)
+    failed = replace(
+        FailedDeployment.from_github(deployment), is_remedy=is_our_rollback(github, deployment)
+    )
     if failed.is_remedy and found.verdict.kind is VerdictKind.FAIL:
         # The deployment being verified is a rollback: it is never rolled back again.
         acted.decision = decide(
@@ -236,7 +252,7 @@ def _incident(  # noqa: PLR0917 - the pieces the incident is made of
                 session.flush()
                 incident_id = claimed.id
             timeline = timeline_entries(deployment_timeline(session, row.id))
-        context = IncidentContext(
+        context = build_incident_context(
             repository=runner.repository,
             environment=failed.environment,
             code=code,
@@ -249,23 +265,19 @@ def _incident(  # noqa: PLR0917 - the pieces the incident is made of
                 url=runner.environment_url(failed.environment),
                 environment_url=found.base_url,
             ),
-            last_good=good,
-            verdict=found.verdict,
-            decision=acted.decision,
+            good=good,
+            finding=Finding(found.verdict, acted.decision, found.results, now),
             remedy=remedy,
-            detected_at=now,
-            results=found.results,
             timeline=timeline,
-            suspects=suspects.commits,
-            suspects_incomplete=suspects.incomplete,
-            changed_paths=suspects.changed_paths,
-            links=Links(
+            suspects=suspects,
+            pages=Pages(
                 deployment=runner.environment_url(failed.environment),
+                repository=runner.repository_url,
                 run_page=runner.run_url,
                 remedy=acted.remedy_url,
-                compare=suspects.compare_url,
-                repository=runner.repository_url,
             ),
+            # The step verifies only its own job's deployment: the rollback's is not watched.
+            rollback_watched=False,
         )
         filer = IncidentFiler(
             github,

@@ -17,7 +17,6 @@ from pydantic import ValidationError
 
 from guard.events.deployment import Deployment
 from guard.events.deployment_status import DeploymentStatus
-from guard.github.models import PAYLOAD_NAMESPACE
 from guard.github.transport import DEFAULT_API_URL
 
 Mode = Literal["enforce", "shadow"]
@@ -96,7 +95,6 @@ class EventDeployment:
     created_at: datetime
     creator: str | None
     environment_url: str | None
-    is_remedy: bool
 
 
 @dataclass(frozen=True)
@@ -243,7 +241,6 @@ def read_event_deployment(path: str | None) -> EventDeployment | None:
         created_at=deployment.created_at,
         creator=deployment.creator_login,
         environment_url=status.environment_url if status else None,
-        is_remedy=PAYLOAD_NAMESPACE in deployment.payload,
     )
 
 

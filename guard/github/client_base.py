@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable
 from itertools import islice
@@ -13,6 +14,7 @@ from github.PaginatedList import PaginatedList
 from github.Repository import Repository
 
 from guard.github.auth import GitHubAuth
+from guard.github.identity import OwnIdentity
 from guard.github.retry import Retrier, RetryPolicy
 from guard.github.transport import DEFAULT_API_URL, CallObserver, HeaderAuth, build_requester
 
@@ -55,6 +57,9 @@ class ClientBase:
         self.base_url = base_url.rstrip("/")
         self.list_limit = list_limit
         self._auth = auth
+        # Learnt on first use by `own_identity`; one client acts as one account for its life.
+        self._identity: OwnIdentity | None = None
+        self._identity_lock = threading.Lock()
         self._retrier = Retrier(retry_policy, sleep=sleep, clock=clock)
         self._requester = build_requester(
             HeaderAuth(self._token),

@@ -8,8 +8,9 @@ from typing import Any
 from github.GithubObject import NotSet
 
 from guard.github import convert
-from guard.github.client_base import ClientBase
+from guard.github.client_identity import IdentityOperations
 from guard.github.errors import RefusedError
+from guard.github.identity import find_own_deployment
 from guard.github.models import (
     PAYLOAD_NAMESPACE,
     DeploymentRef,
@@ -29,7 +30,7 @@ def newest_first_statuses(items: Sequence[DeploymentStatusInfo]) -> list[Deploym
     return sorted(items, key=lambda s: (s.created_at, s.id), reverse=True)
 
 
-class DeploymentOperations(ClientBase):
+class DeploymentOperations(IdentityOperations):
     """The deployment half of the port."""
 
     def list_deployments(self, repo: str, environment: str) -> list[DeploymentRef]:
@@ -150,10 +151,11 @@ class DeploymentOperations(ClientBase):
             return convert.deployment(data)
 
         def recover() -> DeploymentRef | None:
-            for deployment in self.list_deployments(repo, environment):
-                if deployment.idempotency_key == idempotency_key:
-                    return deployment
-            return None
+            # The key is predictable: only a deployment GitHub says we created can be ours.
+            listed = self.list_deployments(repo, environment)
+            if not any(d.idempotency_key == idempotency_key for d in listed):
+                return None
+            return find_own_deployment(listed, idempotency_key, self.own_identity())
 
         return self._create(
             f"create deployment of {ref} to {environment} in {repo}",

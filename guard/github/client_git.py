@@ -141,6 +141,22 @@ class GitOperations(ClientBase):
 
         return self._idempotent(f"find open pull {head} -> {base} in {repo}", call)
 
+    def find_merged_pull(self, repo: str, head: str) -> PullRef | None:
+        """The newest merged pull request from branch `head` of this repository, any base."""
+        owner = repo.split("/", 1)[0]
+        url = f"{self._repo(repo).url}/pulls"
+        params = {"state": "closed", "head": f"{owner}:{head}"}
+
+        def call() -> PullRef | None:
+            for raw in self._list(url, params):
+                found = convert.pull(raw)
+                # Closed unmerged pulls are listed too; the newest comes first.
+                if found.head == head and found.merged:
+                    return found
+            return None
+
+        return self._idempotent(f"find merged pull from {head} in {repo}", call)
+
     def create_pull(self, repo: str, head: str, base: str, title: str, body: str) -> PullRef:
         """Open a pull request from `head` into `base`, or return the one already open."""
 

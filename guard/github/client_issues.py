@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 from guard.github import convert
 from guard.github.client_base import ClientBase
@@ -86,6 +87,46 @@ class IssueOperations(ClientBase):
 
         return self._create(f"comment on #{number} in {repo}", call)
 
+    def swap_issue_label(
+        self,
+        repo: str,
+        number: int,
+        prefix: str,
+        label: str,
+        *,
+        retitle: Callable[[str], str] | None = None,
+    ) -> tuple[str, ...]:
+        """Give issue `number` the label `label` in place of those starting with `prefix`, and
+        the title `retitle` makes of its title.
+
+        The issue's other labels stay. Its labels and title are read, then set with one PATCH
+        (both in the API subset), or none when nothing changes; setting the same labels and
+        title twice leaves the same issue, so a lost answer is retried. Returns the issue's
+        labels afterwards.
+        """
+        url = f"{self._repo(repo).url}/issues/{number}"
+        what = f"relabel issue #{number} in {repo}"
+        data = self._idempotent(what, lambda: self._api("GET", url))
+        current = [str(item["name"]) for item in data.get("labels") or () if item.get("name")]
+        wanted = [
+            name
+            for name in current
+            # GitHub's label names are case-insensitive.
+            if not name.lower().startswith(prefix.lower()) or name.lower() == label.lower()
+        ]
+        if label.lower() not in {name.lower() for name in wanted}:
+            wanted.append(label)
+        body: dict[str, Any] = {}
+        if wanted != current:
+            body["labels"] = wanted
+        title = str(data.get("title") or "")
+        if retitle is not None and retitle(title) != title:
+            body["title"] = retitle(title)
+        if not body:
+            return tuple(current)
+        updated = self._idempotent(what, lambda: self._api("PATCH", url, body))
+        return tuple(str(item["name"]) for item in updated.get("labels") or ())
+
     def ensure_labels(self, repo: str, labels: Mapping[str, str]) -> None:
         """Create missing labels (name -> colour like "d73a4a"); existing ones are left alone."""
         for name, colour in labels.items():
@@ -101,3 +142,14 @@ class IssueOperations(ClientBase):
         except RefusedError as refused:
             if refused.status != 422 or "already" not in refused.message.lower():
                 raise
+
+    def colour_labels(self, repo: str, colours: Mapping[str, str]) -> None:
+        """Give existing labels (name -> colour like "d73a4a") these colours; the same PATCH
+        twice leaves the same label, so a lost answer is retried."""
+        for name, colour in colours.items():
+            self._colour_label(repo, name, colour.lstrip("#"))
+
+    def _colour_label(self, repo: str, name: str, colour: str) -> None:
+        url = f"{self._repo(repo).url}/labels/{quote(name, safe='')}"
+        body = {"color": colour}
+        self._idempotent(f"colour label {name!r} in {repo}", lambda: self._api("PATCH", url, body))

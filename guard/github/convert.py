@@ -72,6 +72,11 @@ def _payload(value: object) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+def _app_id(app: object) -> int | None:
+    value = app.get("id") if isinstance(app, Mapping) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def deployment(data: Json) -> DeploymentRef:
     return DeploymentRef(
         id=int(data["id"]),
@@ -83,6 +88,7 @@ def deployment(data: Json) -> DeploymentRef:
         description=_text(data, "description"),
         creator_login=_login(data.get("creator")),
         payload=_payload(data.get("payload")),
+        app_id=_app_id(data.get("performed_via_github_app")),
     )
 
 
@@ -136,6 +142,10 @@ def pull(data: Json) -> PullRef:
         head=_text(_nested(data, "head"), "ref"),
         base=_text(_nested(data, "base"), "ref"),
         state=_text(data, "state") or "open",
+        merged=data.get("merged_at") is not None,
+        # Before a merge GitHub puts its test merge here: only a merged pull's counts.
+        merge_commit_sha=_optional(data, "merge_commit_sha") if data.get("merged_at") else None,
+        head_sha=_optional(_nested(data, "head"), "sha"),
     )
 
 
@@ -145,6 +155,12 @@ def issue(data: Json) -> IssueRef:
         title=_text(data, "title"),
         state=_text(data, "state"),
         html_url=_text(data, "html_url"),
+        labels={
+            str(label["name"]): str(label.get("color") or "")
+            for label in data.get("labels") or ()
+            # GitHub may list a label as its bare name.
+            if isinstance(label, Mapping) and label.get("name")
+        },
     )
 
 

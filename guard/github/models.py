@@ -42,6 +42,8 @@ class DeploymentRef:
     description: str = ""
     creator_login: str | None = None
     payload: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    # `performed_via_github_app.id`: the App whose token created it, set by GitHub.
+    app_id: int | None = None
 
     @property
     def idempotency_key(self) -> str | None:
@@ -156,6 +158,11 @@ class PullRef:
     head: str
     base: str
     state: str = "open"
+    # Set by GitHub once merged: the merge commit, the squashed commit or the last rebased one.
+    merged: bool = False
+    merge_commit_sha: str | None = None
+    # The commit the head branch pointed at (when merged: the one merged).
+    head_sha: str | None = None
 
 
 @dataclass(frozen=True)
@@ -166,6 +173,8 @@ class IssueRef:
     title: str
     state: str
     html_url: str
+    # Its labels as GitHub answered: name -> colour (six hex digits).
+    labels: Mapping[str, str] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)

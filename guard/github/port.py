@@ -6,9 +6,10 @@ PyGithub objects. Failures are the typed errors of `guard.github.errors`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
+from guard.github.identity import OwnIdentity
 from guard.github.models import (
     BranchRef,
     CheckConclusion,
@@ -164,6 +165,11 @@ class GitHubPort(Protocol):
         """The open pull request from branch `head` into `base`, if there is one."""
         ...
 
+    def find_merged_pull(self, repo: str, head: str) -> PullRef | None:
+        """The newest merged pull request from branch `head` (of `repo`), with its merge
+        commit, if there is one."""
+        ...
+
     # -- issues --------------------------------------------------------------------------
     def create_issue(
         self,
@@ -196,6 +202,24 @@ class GitHubPort(Protocol):
         """Create the labels (name -> hex colour) that do not exist yet."""
         ...
 
+    def colour_labels(self, repo: str, colours: Mapping[str, str]) -> None:
+        """Give existing labels (name -> hex colour) these colours."""
+        ...
+
+    def swap_issue_label(
+        self,
+        repo: str,
+        number: int,
+        prefix: str,
+        label: str,
+        *,
+        retitle: Callable[[str], str] | None = None,
+    ) -> tuple[str, ...]:
+        """Put `label` on the issue in place of its labels starting with `prefix` (say
+        `severity:`), keeping the others, and give it the title `retitle` makes of its title,
+        in one write; returns the issue's labels afterwards."""
+        ...
+
     # -- actions -------------------------------------------------------------------------
     def review_protection_rule(
         self,
@@ -215,6 +239,11 @@ class GitHubPort(Protocol):
         ...
 
     # -- credentials ---------------------------------------------------------------------
+    def own_identity(self) -> OwnIdentity:
+        """The account (or App) this client acts as, learnt once: a deployment is the guard's
+        own only when GitHub says this identity created it, whatever its payload claims."""
+        ...
+
     def installation_token(self, installation_id: int | None = None) -> str:
         """A token for git over HTTPS (`x-access-token:<token>`); the client's own by default."""
         ...

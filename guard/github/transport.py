@@ -24,7 +24,10 @@ OTHER_ROUTE = "other"
 # The routes we call, as GitHub's OpenAPI names them: observer labels stay few and stable.
 ROUTE_TEMPLATES = (
     "/app",
+    "/app/hook/deliveries",
+    "/app/hook/deliveries/{delivery_id}/attempts",
     "/app/installations/{installation_id}/access_tokens",
+    "/graphql",
     "/rate_limit",
     "/repos/{owner}/{repo}",
     "/repos/{owner}/{repo}/actions/runs/{run_id}/deployment_protection_rule",
@@ -49,6 +52,7 @@ ROUTE_TEMPLATES = (
     "/repos/{owner}/{repo}/issues/{issue_number}",
     "/repos/{owner}/{repo}/issues/{issue_number}/comments",
     "/repos/{owner}/{repo}/labels",
+    "/repos/{owner}/{repo}/labels/{name}",
     "/repos/{owner}/{repo}/pulls",
 )
 # Parameters that may hold slashes: file paths, branch names, "base...head".

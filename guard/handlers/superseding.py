@@ -25,6 +25,8 @@ REVERT_DEPLOYED = (
     "and never rolled back itself."
 )
 # The key the guard puts in the payload of the deployments it creates itself (rollbacks).
+# Anyone who can create a deployment can write it too, so it never makes a deployment a
+# rollback: only our records do (the remedy row bound to the deployment).
 GUARD_PAYLOAD_KEY = "deploy_guard"
 
 
@@ -41,9 +43,15 @@ def record_deployment_of(
 
     The statuses of a deployment arrive after it was recorded; what they add (where the
     service answers, the installation) is filled in on the existing row. A deployment seen
-    for the first time may be the one a dispatched rollback workflow made: it is adopted as
-    that remedy's deployment (verified, and never rolled back itself) before anything else
-    looks at it.
+    for the first time may be the one a dispatched rollback workflow made, or ship a pushed
+    revert: it is adopted as that remedy's deployment (verified, and never rolled back
+    itself) before anything else looks at it.
+
+    Whether it is a rollback comes from our records alone, never from its payload: the
+    redeploy remedy marks the deployment it created by its id (`record_rollback_deployment`),
+    adoption binds the others to the remedy row. A payload that claims to be ours only keeps
+    the deployment out of adoption (it may be our redeploy, recorded a moment later); it is
+    verified, and remedied when it fails, like any other deployment.
     """
     row, created = record_deployment(
         session,
@@ -59,12 +67,11 @@ def record_deployment_of(
         environment_url=environment_url,
         production=deployment.production_environment,
         transient=deployment.transient_environment,
-        is_remedy=GUARD_PAYLOAD_KEY in deployment.payload,
     )
-    if created:
-        if not row.is_remedy and adopt_revert_deployment(session, row) is None:
-            adopt_rollback_deployment(session, row)
-    else:
+    claims_to_be_ours = GUARD_PAYLOAD_KEY in deployment.payload
+    if created and not claims_to_be_ours and adopt_revert_deployment(session, row) is None:
+        adopt_rollback_deployment(session, row)
+    if not created:
         if environment_url is not None:
             row.environment_url = environment_url
         if row.installation_id is None and installation_id is not None:

@@ -177,6 +177,10 @@ class IncidentContext:
     links: Links = field(default_factory=Links)
     # From the deployment's creation to the verdict, unless the caller knows better.
     time_to_detect_s: float | None = None
+    # A guard service verifies the rollback's own deployment and comments its verdict and the
+    # time to restore on the issue. The webhook service does; the Action alone does not (it
+    # verifies only the deployment of the job it runs in), so it promises nothing of the kind.
+    rollback_watched: bool = False
 
     @property
     def severity(self) -> Severity:

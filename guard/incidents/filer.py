@@ -7,13 +7,19 @@
 
 `claim_incident` in the store decides which replica files; `file` makes the filing itself
 idempotent, so a step that is killed and repeated finds the issue instead of filing another.
+`file` is `file_issue` (the one write people need first) then `after_filing` (comments on
+suspect pull requests, the chat message): a caller with other urgent writes puts them between.
+
+Labels are not created one by one: GitHub creates the labels an issue names that the
+repository lacks, in its default grey, when it files the issue. So the issue goes first, and
+the guard colours only the labels that came back grey, afterwards (`after_filing`).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from guard.github.errors import AmbiguousWriteError, GitHubError, RefusedError
 from guard.github.models import CommentRef, IssueRef
@@ -21,7 +27,7 @@ from guard.github.port import GitHubPort
 from guard.incidents import assignees
 from guard.incidents.assignees import People
 from guard.incidents.context import IncidentContext, SuspectCommit
-from guard.incidents.labels import GUARD_LABEL, incident_labels
+from guard.incidents.labels import GUARD_LABEL, grey_labels_to_colour, incident_labels
 from guard.incidents.ledger import CommentLedger, MemoryLedger
 from guard.incidents.notices import Notices
 from guard.incidents.render import RenderedIssue, redacted, render_issue
@@ -65,6 +71,10 @@ class FiledIncident:
     refused_assignees: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     commented_pulls: tuple[int, ...] = ()
+    # The issue as rendered when this call filed it (for the chat message afterwards).
+    rendered: RenderedIssue | None = field(default=None, compare=False, repr=False)
+    # The colours the guard gives its labels: name -> hex.
+    colours: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
 
 class IncidentFiler:
@@ -96,30 +106,34 @@ class IncidentFiler:
         self.notices = Notices(self.secrets)
 
     # -- the issue ------------------------------------------------------------------------
-    def file(self, context: IncidentContext) -> FiledIncident:
-        """The incident's issue: the one filed before for this deployment, or a new one."""
+    def file(self, context: IncidentContext, *, look_first: bool = True) -> FiledIncident:
+        """The incident's issue: the one filed before for this deployment, or a new one; then
+        the comments on suspect pull requests and the chat message."""
+        return self.after_filing(context, self.file_issue(context, look_first=look_first))
+
+    def file_issue(self, context: IncidentContext, *, look_first: bool = True) -> FiledIncident:
+        """Only the issue: found by its marker (`look_first`), or filed.
+
+        `look_first=False` is for a caller whose durable records show no earlier attempt: then
+        there is nothing to find, and the search (a paged read) is not made.
+        """
         if context.repository != self.repository:
             raise ValueError(f"this filer files incidents of {self.repository}")
-        existing = self.port.find_issue_with_marker(self.repository, context.marker, [GUARD_LABEL])
+        existing = None
+        if look_first:
+            existing = self.port.find_issue_with_marker(
+                self.repository, context.marker, [GUARD_LABEL]
+            )
         if existing is not None:
-            pulls = self._comment_on_suspects(context, existing)
             return FiledIncident(
-                issue=existing,
-                created=False,
-                code=context.code,
-                title=existing.title,
-                commented_pulls=pulls,
+                issue=existing, created=False, code=context.code, title=existing.title
             )
         template, notes = self._template(context)
         entries = [*self.policy.assignees, *(template.assignees if template else ())]
         people = assignees.resolve(entries, context, self.port)
         configured = [*self.policy.labels, *(template.labels if template else ())]
         labels = incident_labels(configured, context.severity, context.environment)
-        self._ensure_labels(labels)
         issue, rendered, people = self._create(context, template, people, list(labels), notes)
-        pulls = self._comment_on_suspects(context, issue)
-        if self.slack is not None:
-            self.slack.post(self.notices.opened(redacted(context, self.secrets), rendered, issue))
         log.info(
             "incident.filed", issue=issue.number, code=context.code, template=rendered.template
         )
@@ -133,8 +147,22 @@ class IncidentFiler:
             assignees=people.assignees,
             refused_assignees=people.refused,
             notes=rendered.notes,
-            commented_pulls=pulls,
+            rendered=rendered,
+            colours=labels,
         )
+
+    def after_filing(self, context: IncidentContext, filed: FiledIncident) -> FiledIncident:
+        """What follows the issue: label colours and the chat message when this call filed
+        it, and a comment on each suspect pull request (once each, on every call)."""
+        if filed.created:
+            self._colour_labels(filed)
+        pulls = self._comment_on_suspects(context, filed.issue)
+        if filed.created and filed.rendered is not None and self.slack is not None:
+            opened = self.notices.opened(
+                redacted(context, self.secrets), filed.rendered, filed.issue
+            )
+            self.slack.post(opened)
+        return replace(filed, commented_pulls=pulls)
 
     def _template(self, context: IncidentContext) -> tuple[RepositoryTemplate | None, list[str]]:
         if not self.policy.template:
@@ -145,12 +173,15 @@ class IncidentFiler:
         except TemplateProblem as problem:
             return None, [problem.note]
 
-    def _ensure_labels(self, labels: Mapping[str, str]) -> None:
+    def _colour_labels(self, filed: FiledIncident) -> None:
+        """Give the labels GitHub just created in grey the guard's colours; a courtesy."""
+        wanted = grey_labels_to_colour(filed.colours, filed.issue.labels)
+        if not wanted:
+            return
         try:
-            self.port.ensure_labels(self.repository, labels)
+            self.port.colour_labels(self.repository, wanted)
         except GitHubError as error:
-            # Filing the issue creates missing labels anyway, only in GitHub's grey.
-            log.warning("incident.labels_not_created", error=error.message)
+            log.warning("incident.labels_not_coloured", error=error.message)
 
     def _create(
         self,

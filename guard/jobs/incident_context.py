@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote
 
+from guard.incidents.assembly import Finding, Pages, build_incident_context
 from guard.incidents.context import (
     DeploymentInfo,
     GoodDeployment,
     IncidentContext,
-    Links,
     RemedyReport,
     run_page_url,
     timeline_entries,
@@ -88,7 +88,7 @@ def incident_context(
     suspects = suspects_of(job, good)
     web = web_url(job)
     check_run = job.row.check_run_id
-    return IncidentContext(
+    return build_incident_context(
         repository=deployment.repository,
         environment=deployment.environment,
         code=code,
@@ -101,22 +101,18 @@ def incident_context(
             environment_url=deployment.environment_url,
             rollback_of=rollback_of,
         ),
-        last_good=GoodDeployment(good.sha, good.ref, good.deployment_id) if good else None,
-        verdict=judged.verdict,
-        decision=judged.decision,
+        good=GoodDeployment(good.sha, good.ref, good.deployment_id) if good else None,
+        finding=Finding(judged.verdict, judged.decision, judged.results, judged.at),
         remedy=report,
-        detected_at=judged.at,
-        results=tuple(judged.results),
         timeline=timeline,
-        suspects=suspects.commits,
-        suspects_incomplete=suspects.incomplete,
-        changed_paths=suspects.changed_paths,
-        links=Links(
+        suspects=suspects,
+        pages=Pages(
             deployment=environment_page(job, deployment),
-            check_run=f"{web}/{deployment.repository}/runs/{check_run}" if check_run else None,
-            run_page=run_page_url(job.ctx.settings.public_url, job.id),
-            remedy=report.url,
-            compare=suspects.compare_url,
             repository=f"{web}/{deployment.repository}",
+            run_page=run_page_url(job.ctx.settings.public_url, job.id),
+            check_run=f"{web}/{deployment.repository}/runs/{check_run}" if check_run else None,
+            remedy=report.url,
         ),
+        # The worker verifies the rollback's deployment too, and comments its verdict.
+        rollback_watched=True,
     )

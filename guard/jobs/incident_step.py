@@ -1,7 +1,9 @@
 """The one incident issue of a failed deployment: claimed across replicas, filed, then commented.
 
 `claim_incident` (UNIQUE per deployment) picks the replica that files; the filer finds an issue
-an interrupted attempt filed by its marker; the issue's number is stored on the Incident row.
+an interrupted attempt filed by its marker (only then: a fresh claim means there is none); the
+issue's number is stored on the Incident row. `file_incident` makes only the issue, the first
+write people need after the remedy's; `finish_incident` does what follows it.
 A claim whose filer died is taken over once it made no progress for `takeover_after_s`.
 Later events are comments, each once (`StoreLedger`): the remedy's end when the issue was
 filed while it still ran, and the verdict on the rollback's own deployment.
@@ -17,7 +19,8 @@ from typing import cast
 import sqlalchemy as sa
 from sqlalchemy.engine import CursorResult
 
-from guard.incidents.filer import IncidentFiler
+from guard.incidents.context import IncidentContext
+from guard.incidents.filer import FiledIncident, IncidentFiler
 from guard.incidents.ledger import StoreLedger
 from guard.incidents.updates import UpdateDetails, UpdateKind
 from guard.jobs.incident_context import (
@@ -44,6 +47,8 @@ class Claimed:
     code: str
     issue_number: int | None
     remedy_told: str
+    # This attempt made the claim: no attempt before it can have filed the issue.
+    fresh: bool = False
 
 
 def filer_for(job: Job, on_failure: OnFailure) -> IncidentFiler:
@@ -84,7 +89,7 @@ def claim_filing(job: Job, severity: Severity, told: str) -> Claimed | None:
         if row is not None:
             row.remedy_told = told
             session.flush()
-            return Claimed(row.id, row.code, None, told)
+            return Claimed(row.id, row.code, None, told, fresh=True)
         row = session.scalars(
             sa.select(Incident)
             .where(Incident.deployment_id == job.deployment.id)
@@ -122,30 +127,66 @@ def store_issue(job: Job, incident_id: int, number: int, url: str) -> None:
         )
 
 
-def report_failure(job: Job, judged: Judged, on_failure: OnFailure, view: RemedyView) -> bool:
-    """File the deployment's incident (once) and tell how its remedy ended; True when nothing
-    is left to tell."""
+@dataclass(frozen=True)
+class Filing:
+    """The incident as `file_incident` left it: its issue, and what may still follow it."""
+
+    claimed: Claimed
+    filer: IncidentFiler
+    number: int
+    view: RemedyView
+    # Set when this call filed (or found) the issue: comments and colours still follow.
+    filed: FiledIncident | None = None
+    context: IncidentContext | None = None
+
+
+def file_incident(
+    job: Job, judged: Judged, on_failure: OnFailure, view: RemedyView
+) -> Filing | None:
+    """File the deployment's incident issue (once), and only that; None while another files it.
+
+    Only reads come before the issue (suspects, the template, CODEOWNERS): it is the write
+    people need first, after the remedy's. A fresh claim means no earlier attempt filed it,
+    so the marker search is left out.
+    """
     claimed = claim_filing(job, severity_of(judged), view.told)
     if claimed is None:
         job.log.info("incident.being_filed_elsewhere")
-        return False
+        return None
     filer = filer_for(job, on_failure)
-    number = claimed.issue_number
-    if number is None:
-        # Labels, CODEOWNERS, suspects and their pull requests: more than a lease's worth.
-        job.hold(job.ctx.options.remedy_s)
-        environment = job.deployment.environment
-        url = view.url(web_url(job), job.repo, environment)
-        report = report_of(view, claimed.remedy_told, environment, judged.decision, url)
-        good = last_good_of(job, view.target)
-        context = incident_context(job, judged, code=claimed.code, report=report, good=good)
-        filed = filer.file(context)
-        number = filed.issue.number
-        store_issue(job, claimed.id, number, filed.issue.html_url)
-        job.log.info("incident.stored", issue=number, code=claimed.code, created=filed.created)
-    if claimed.remedy_told == PENDING and view.final:
-        tell_remedy_end(job, filer, claimed, number, view)
-    return view.final
+    if claimed.issue_number is not None:
+        return Filing(claimed, filer, claimed.issue_number, view)
+    # Suspects, CODEOWNERS, suspect pull requests: more than a lease's worth.
+    job.hold(job.ctx.options.remedy_s)
+    environment = job.deployment.environment
+    url = view.url(web_url(job), job.repo, environment)
+    report = report_of(view, claimed.remedy_told, environment, judged.decision, url)
+    good = last_good_of(job, view.target)
+    context = incident_context(job, judged, code=claimed.code, report=report, good=good)
+    filed = filer.file_issue(context, look_first=not claimed.fresh)
+    store_issue(job, claimed.id, filed.issue.number, filed.issue.html_url)
+    job.log.info(
+        "incident.stored", issue=filed.issue.number, code=claimed.code, created=filed.created
+    )
+    return Filing(claimed, filer, filed.issue.number, view, filed, context)
+
+
+def finish_incident(job: Job, filing: Filing | None) -> bool:
+    """What follows the issue: its labels' colours, the suspect pull requests' comments, the
+    chat message, and how the remedy ended; True when nothing is left to tell."""
+    if filing is None:
+        return False
+    if filing.filed is not None and filing.context is not None:
+        filing.filer.after_filing(filing.context, filing.filed)
+    if filing.claimed.remedy_told == PENDING and filing.view.final:
+        tell_remedy_end(job, filing.filer, filing.claimed, filing.number, filing.view)
+    return filing.view.final
+
+
+def report_failure(job: Job, judged: Judged, on_failure: OnFailure, view: RemedyView) -> bool:
+    """File the deployment's incident (once) and tell how its remedy ended; True when nothing
+    is left to tell."""
+    return finish_incident(job, file_incident(job, judged, on_failure, view))
 
 
 def tell_remedy_end(

@@ -75,6 +75,10 @@ def run_remedy(
         git_url=git_url_for(settings.github_api_url),
         resume_after=timedelta(seconds=options.takeover_after_s),
         clock=job.moment,
+        # The database outlives a retry; and the incident goes before the failed
+        # deployment's statuses (`publish.finish` posts them).
+        durable_records=True,
+        statuses_later=True,
     )
     request = RemedyRequest(
         repo=job.repo,

@@ -2,24 +2,37 @@
 
 Passed: "service restored", with the time to detect (the failed deployment's creation to its
 failing verdict) and the time to restore (to this verdict). Failed: escalated to P0, a person
-must act; the guard never rolls back a rollback. When the original deployment has no incident
-(a rollback a person asked for), a failed rollback gets an escalated incident of its own.
+must act (the comment, the stored severity, the issue's `severity:` label and its title); the
+guard never rolls back a rollback. When the original deployment has no incident (a rollback a
+person asked for), a failed rollback gets an escalated incident of its own.
+
+A verdict reached before the original issue exists is told by the step that files it
+(`tell_stored_rollback_verdicts`), the rollback's own step being the safety net. Which
+deployment is a rollback comes from our records only (`recognise_merged_revert` binds the
+deployment of a merged revert pull request), never from a deployment's payload.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import partial
 
 import sqlalchemy as sa
 
+from guard.github.errors import GitHubError
 from guard.incidents.context import RemedyReport
+from guard.incidents.labels import SEVERITY_COLOURS, retitled, severity_label
 from guard.incidents.updates import UpdateDetails, UpdateKind
+from guard.jobs import records
 from guard.jobs.incident_context import Judged, incident_context
 from guard.jobs.incident_step import claim_filing, filer_for, severity_of, store_issue
 from guard.jobs.job import Job
+from guard.jobs.records import OPEN_STATES
 from guard.jobs.remedy_step import NO_REMEDY
 from guard.outcomes import Severity, VerdictKind
 from guard.policy.models import OnFailure
+from guard.remedies.revert_pr import bind_merged_revert, ships_revert, waiting_reverts
+from guard.severity import decide
 from guard.store import Deployment, Incident, Verification
 
 RESTORED = (
@@ -33,6 +46,7 @@ INCONCLUSIVE = (
 RESTORED_KEY = "service_restored"
 ESCALATED_KEY = "remedy_verification_failed"
 INCONCLUSIVE_KEY = "remedy_verification_inconclusive"
+SEVERITY_PREFIX = "severity:"
 
 
 def _seconds(start: datetime, end: datetime | None) -> float | None:
@@ -115,6 +129,7 @@ def report_rollback_verdict(job: Job, judged: Judged, on_failure: OnFailure) -> 
             key=ESCALATED_KEY,
         )
         _escalate(job, incident.id)
+        relabel_escalated(job, number)
     else:
         filer.add_update(
             number,
@@ -135,6 +150,85 @@ def _escalate(job: Job, incident_id: int) -> None:
             .values(severity=Severity.P0, updated_at=job.moment())
             .execution_options(synchronize_session=False)
         )
+
+
+def tell_stored_rollback_verdicts(job: Job, on_failure: OnFailure) -> None:
+    """Tell the incident of `job`'s deployment, just filed, the verdicts its rollbacks reached
+    while it was being filed: "service restored" comes now, not a reconciler period later.
+
+    The rollback's own step tells the same verdict when it comes back; the comment is
+    claimed per issue and key (`StoreLedger`), so whichever comes first posts it, once.
+    """
+    with job.transaction() as session:
+        waiting = session.execute(
+            sa.select(Verification, Deployment)
+            .join(Deployment, Deployment.id == Verification.deployment_id)
+            .where(
+                Deployment.remedied_deployment_id == job.deployment.id,
+                Deployment.is_remedy.is_(True),
+                Verification.verdict.is_not(None),
+                Verification.state.in_(OPEN_STATES),
+            )
+            .order_by(Verification.id)
+        ).all()
+        stored = [
+            (row, deployment, records.stored_results(session, row.id))
+            for row, deployment in waiting
+        ]
+    for row, deployment, results in stored:
+        verdict = records.restore_engine(row, results).verdict
+        if verdict is None or row.verdict_at is None:
+            continue
+        decision = decide(verdict, on_failure, mode="enforce", is_remedy_verification=True)
+        rollback = Job(job.ctx, job.github, row, deployment, job.owner)
+        judged = Judged(verdict, decision, results, row.verdict_at)
+        report_rollback_verdict(rollback, judged, on_failure)
+
+
+def tell_rollback_verdicts_now(job: Job, on_failure: OnFailure) -> None:
+    """`tell_stored_rollback_verdicts` as a courtesy: when GitHub fails it here, the
+    rollback's own step (brought back by the reconciler) tells the verdict instead."""
+    try:
+        tell_stored_rollback_verdicts(job, on_failure)
+    except GitHubError as error:
+        job.log.warning("rollback_verdict.not_told_early", error=str(error))
+
+
+def relabel_escalated(job: Job, number: int) -> None:
+    """The issue follows the escalation: `severity:P0` in place of the old label, other labels
+    kept, and P0 in its title in place of the old severity ("[P1] ..." becomes "[P0] ..."),
+    in the same write. Setting the same labels and title again changes nothing, so a
+    repeated step may do it again."""
+    label = severity_label(Severity.P0)
+    job.github.ensure_labels(job.repo, {label: SEVERITY_COLOURS[Severity.P0]})
+    job.github.swap_issue_label(
+        job.repo, number, SEVERITY_PREFIX, label, retitle=partial(retitled, severity=Severity.P0)
+    )
+
+
+def recognise_merged_revert(job: Job) -> bool:
+    """Whether this deployment is the guard's rollback, binding it first when it ships the
+    merged revert of a `revert_pr` remedy (see `ships_revert`).
+
+    Only our own records decide (the revert commit we pushed, the pull request we opened) and
+    GitHub's answers on that pull request and on the deployed commit; never the deployment's
+    payload. GitHub is asked only while a revert pull request of the environment awaits its
+    deployment: one call while it is unmerged, two once merged.
+    """
+    if job.deployment.is_remedy:
+        return True
+    with job.transaction() as session:
+        waiting = waiting_reverts(session, job.deployment)
+    for revert in waiting:
+        if not ships_revert(job.github, job.repo, revert, job.deployment.sha):
+            continue
+        with job.transaction() as session:
+            bound = bind_merged_revert(session, revert.remedy_id, job.deployment.id)
+        job.reload()
+        if bound:
+            job.log.info("rollback.merged_revert_recognised", remedy=revert.remedy_id)
+        return job.deployment.is_remedy
+    return False
 
 
 def _own_incident(job: Job, judged: Judged, on_failure: OnFailure) -> bool:

@@ -7,7 +7,7 @@ from typing import Any
 
 from guard.github.port import GitHubPort
 from guard.remedies import records
-from guard.remedies.models import RemedyContext, RemedyRequest
+from guard.remedies.models import FailedStatus, RemedyContext, RemedyRequest
 from guard.remedies.plan import RemedyPlan
 
 
@@ -21,6 +21,16 @@ class RemedyJob:
     remedy_id: int
     # The failed deployment's row in the store (not GitHub's id).
     row_id: int
+    # Taken over from an attempt that died: what it made may be on GitHub unrecorded.
+    resumed: bool = False
+    # The statuses a strategy left for the caller to post (`RemedyContext.statuses_later`).
+    status: FailedStatus | None = None
+
+    @property
+    def look_first(self) -> bool:
+        """Whether to look on GitHub for what an earlier attempt made before creating it:
+        always, unless durable records show this is the first attempt."""
+        return self.resumed or not self.ctx.durable_records
 
     @property
     def github(self) -> GitHubPort:

@@ -149,6 +149,8 @@ class RemedyOutcome:
     escalate: bool = False
     # For TAKEN: the state the earlier remedy is in (done, failed, running, ...).
     state: str | None = None
+    # With `RemedyContext.statuses_later`: the failed deployment's statuses, still to post.
+    status: FailedStatus | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -156,6 +158,15 @@ class RemedyOutcome:
         if self.kind is OutcomeKind.TAKEN:
             return self.state in {"done", "skipped"}
         return self.kind in {OutcomeKind.DONE, OutcomeKind.DESCRIBED}
+
+
+@dataclass(frozen=True)
+class FailedStatus:
+    """The failed deployment's `failure` status a remedy posts (then `inactive`, if asked)."""
+
+    description: str
+    log_url: str | None = None
+    inactive: bool = False
 
 
 @dataclass(frozen=True)
@@ -182,3 +193,10 @@ class RemedyContext:
     workdir: Path | None = None
     resume_after: timedelta = RESUME_AFTER
     clock: Callable[[], datetime] = field(default=utcnow)
+    # The records outlive a retry (the service's database, not the Action's temporary one):
+    # a first attempt, which they show, creates without first looking on GitHub for what an
+    # earlier one made; a resumed remedy still looks.
+    durable_records: bool = False
+    # The caller posts the failed deployment's statuses itself (`RemedyOutcome.status`),
+    # after its own first writes: the worker files the incident before them.
+    statuses_later: bool = False

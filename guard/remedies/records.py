@@ -49,7 +49,8 @@ def ensure_row(session: Session, repo: str, failed: FailedDeployment) -> Deploym
         created_at=failed.created_at or utcnow(),
         task=failed.task,
         installation_id=failed.installation_id,
-        is_remedy=failed.is_remedy,
+        # A payload can say "deploy_guard" whoever wrote it: only our records make a rollback.
+        is_remedy=False,
     )
     return row
 

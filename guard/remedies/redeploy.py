@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from guard.github.identity import find_own_deployment
 from guard.github.models import PAYLOAD_NAMESPACE, DeploymentRef
 from guard.remedies import last_good, messages, records, statuses
 from guard.remedies.models import StepResult
@@ -37,10 +38,29 @@ def payload(job: RemedyJob) -> dict[str, Any]:
 
 
 def find_existing(job: RemedyJob, key: str) -> DeploymentRef | None:
-    for deployment in job.github.list_deployments(job.repo, job.plan.failed.environment):
-        if deployment.idempotency_key == key:
-            return deployment
-    return None
+    """The rollback an earlier attempt made: the key's deployment, if the guard created it.
+
+    The key is predictable, so a deployment carrying it that someone else created is not
+    taken for ours. Who we are is asked of GitHub only when some deployment carries the key
+    (an App knows itself without asking).
+    """
+    deployments = job.github.list_deployments(job.repo, job.plan.failed.environment)
+    if not any(deployment.idempotency_key == key for deployment in deployments):
+        return None
+    return find_own_deployment(deployments, key, job.github.own_identity())
+
+
+def ref_to_deploy(job: RemedyJob) -> str:
+    """The good ref, or its SHA when the ref no longer names the good commit.
+
+    When the failed deployment deployed that same ref at another commit, the ref has moved
+    on from the good one: its SHA is deployed without asking GitHub where the ref is now.
+    """
+    target, failed = job.plan.target, job.plan.failed
+    assert target is not None
+    if target.ref == failed.ref and target.sha != failed.sha:
+        return target.sha
+    return last_good.deployable_ref(job.github, job.repo, target)
 
 
 def run(job: RemedyJob) -> StepResult:
@@ -48,11 +68,12 @@ def run(job: RemedyJob) -> StepResult:
     target, failed = plan.target, plan.failed
     assert target is not None
     key = idempotency_key(job.repo, failed.id)
-    created = find_existing(job, key)
+    # Only an attempt that may have created the deployment unrecorded needs to look for it.
+    created = find_existing(job, key) if job.look_first else None
     if created is None:
         created = github.create_deployment(
             job.repo,
-            last_good.deployable_ref(github, job.repo, target),
+            ref_to_deploy(job),
             failed.environment,
             payload=payload(job),
             description=DESCRIPTION.format(id=failed.id),

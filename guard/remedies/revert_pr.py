@@ -5,11 +5,19 @@ by git in a temporary clone (a three-way merge the Git Data API cannot do), push
 `deploy-guard/revert-<deployment id>` and opened as a pull request with the evidence. A
 conflict is reported with its files and nothing is pushed. A branch or pull request left by
 an earlier attempt is reused, never made twice.
+
+The revert commit is kept on the Remedy row: once a person merges the pull request, the
+deployment of its merge commit (or of a later commit containing it) is the rollback's own
+(`ships_revert`), verified as such.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, aliased
 
 from guard.github.errors import NotFoundError
 from guard.github.models import PullRef
@@ -17,12 +25,19 @@ from guard.github.port import GitHubPort
 from guard.remedies import gitwork, messages, statuses
 from guard.remedies.errors import GitCommandError, RemedyError
 from guard.remedies.models import FailedDeployment, StepResult, short
+from guard.remedies.workflow import bind_remedy_deployment
+from guard.store import Deployment, Remedy, RemedyState
+from guard.store.timeline import add_timeline_event
 
 if TYPE_CHECKING:
     from guard.remedies.job import RemedyJob
 
 BRANCH = "deploy-guard/revert-{id}"
 HEADS = "refs/heads/"
+MERGED_REVERT_DEPLOYED = (
+    "Deployment {id} ships {sha}, which contains the revert of pull request #{number}: it is "
+    "verified as the rollback, and never rolled back itself."
+)
 NO_GIT_URL = "revert_pr needs to know where git is served (the context's git_url is unset)."
 
 
@@ -97,8 +112,9 @@ def pull_body(job: RemedyJob, base: str, base_head: str) -> str:
     )
 
 
-def _push_revert(job: RemedyJob, base: str, name: str) -> str:
-    """Compute and push the revert branch; returns the base head it was made on."""
+def _push_revert(job: RemedyJob, base: str, name: str) -> tuple[str, str | None]:
+    """Compute and push the revert branch; returns the base head it was made on and the
+    revert's commit (None when another attempt pushed the branch meanwhile)."""
     plan = job.plan
     assert plan.target is not None
     if not job.ctx.git_url:
@@ -117,9 +133,50 @@ def _push_revert(job: RemedyJob, base: str, name: str) -> str:
         # Another attempt may have pushed the branch meanwhile: then it is the one to use.
         if branch_head(job.github, job.repo, name) is None:
             raise
-        return job.github.get_branch_head(job.repo, base)
+        return job.github.get_branch_head(job.repo, base), None
     job.record(created_commit_sha=made.sha)
-    return made.base_head
+    return made.base_head, made.sha
+
+
+@dataclass(frozen=True)
+class WaitingRevert:
+    """A revert pull request the guard opened whose deployment has not been seen yet."""
+
+    remedy_id: int
+    # The revert commit the guard pushed: the head of `branch` when the pull was opened.
+    revert_sha: str
+    branch: str
+    pull_number: int
+
+
+def ships_revert(github: GitHubPort, repo: str, waiting: WaitingRevert, deployed_sha: str) -> bool:
+    """Whether the deployed commit ships the guard's merged revert.
+
+    It does when it is the revert commit itself, or when GitHub says our pull request was
+    merged with exactly our revert as its head and the deployed commit is its merge commit
+    or has it as an ancestor (a later head of the branch). The merge commit covers every
+    merge button: a merge commit, a squash, a rebase. GitHub sets it and computes the
+    ancestry, and a commit's SHA names its content: no deployer can pass another commit off
+    as ours, nor a deployment without the revert as its rollback.
+    """
+    if deployed_sha == waiting.revert_sha:
+        return True
+    pull = github.find_merged_pull(repo, waiting.branch)
+    if (
+        pull is None
+        or pull.number != waiting.pull_number
+        or pull.head_sha != waiting.revert_sha
+        or pull.merge_commit_sha is None
+    ):
+        return False
+    if deployed_sha == pull.merge_commit_sha:
+        return True
+    try:
+        status = github.compare(repo, pull.merge_commit_sha, deployed_sha).status
+    except NotFoundError:
+        # A commit GitHub no longer knows: nothing to recognise.
+        return False
+    return status in ("ahead", "identical")
 
 
 def run(job: RemedyJob) -> StepResult:
@@ -128,13 +185,19 @@ def run(job: RemedyJob) -> StepResult:
     base = deployed_branch(github, repo, plan.failed)
     name = branch_name(plan.failed.id)
     pull: PullRef | None = github.find_open_pull(repo, name, base)
+    pushed: str | None = None
     if pull is None:
         base_head = github.get_branch_head(repo, base)
         if branch_head(github, repo, name) is None:
-            base_head = _push_revert(job, base, name)
+            base_head, pushed = _push_revert(job, base, name)
         title = messages.PULL_TITLE.format(id=plan.failed.id, environment=plan.failed.environment)
         pull = github.create_pull(repo, name, base, title, pull_body(job, base, base_head))
-    job.record(pull_request_number=pull.number, html_url=pull.html_url)
+    # The revert's commit is how its deployment is recognised once the pull request is merged
+    # (`ships_revert`); a branch an earlier attempt pushed is read back for it.
+    revert_sha = pushed or branch_head(github, repo, name)
+    job.record(
+        pull_request_number=pull.number, html_url=pull.html_url, created_commit_sha=revert_sha
+    )
     statuses.mark_failed(
         job, messages.STATUS_RESULT_PULL.format(number=pull.number), inactive=False
     )
@@ -149,3 +212,48 @@ def run(job: RemedyJob) -> StepResult:
         pull_number=pull.number,
         html_url=pull.html_url,
     )
+
+
+def waiting_reverts(session: Session, deployment: Deployment) -> list[WaitingRevert]:
+    """The revert pull requests of older deployments to the same environment whose merged
+    revert has not been deployed yet, newest first (cheap: no GitHub call)."""
+    failed = aliased(Deployment)
+    found = session.execute(
+        sa.select(Remedy, failed.github_id)
+        .join(failed, failed.id == Remedy.deployment_id)
+        .where(
+            failed.repository == deployment.repository,
+            failed.environment == deployment.environment,
+            failed.github_id < deployment.github_id,
+            failed.id != deployment.id,
+            Remedy.strategy == "revert_pr",
+            Remedy.state == RemedyState.DONE,
+            Remedy.dry_run.is_(False),
+            Remedy.pull_request_number.is_not(None),
+            Remedy.created_commit_sha.is_not(None),
+            Remedy.created_deployment_id.is_(None),
+        )
+        .order_by(Remedy.id.desc())
+    ).all()
+    return [
+        WaitingRevert(remedy.id, remedy.created_commit_sha, branch_name(failed_id), number)
+        for remedy, failed_id in found
+        if remedy.created_commit_sha is not None
+        and (number := remedy.pull_request_number) is not None
+    ]
+
+
+def bind_merged_revert(session: Session, remedy_id: int, deployment_id: int) -> bool:
+    """Record deployment `deployment_id` (our row) as the one that shipped remedy `remedy_id`'s
+    merged revert; once only, and False when either changed meanwhile."""
+    waiting = session.get(Remedy, remedy_id)
+    deployment = session.get(Deployment, deployment_id)
+    if waiting is None or deployment is None or deployment.is_remedy:
+        return False
+    if not bind_remedy_deployment(session, waiting, deployment):
+        return False
+    message = MERGED_REVERT_DEPLOYED.format(
+        id=deployment.github_id, sha=deployment.sha[:7], number=waiting.pull_request_number
+    )
+    add_timeline_event(session, "rollback_deployment", message, deployment_id=waiting.deployment_id)
+    return True

@@ -11,7 +11,9 @@ A remedy left `claimed` or `running` by a process that died is resumed by the ne
 it has made no progress for `RemedyContext.resume_after`: a compare-and-swap on its
 `updated_at` picks one resumer, and every strategy first looks for what an earlier attempt
 made (an idempotency key, a commit marker, a branch, a pull request, a timeline note), so
-GitHub is never asked twice for the same thing.
+GitHub is never asked twice for the same thing. With `RemedyContext.durable_records` (the
+service's database, which outlives retries) a first attempt skips the looks it cannot need:
+its fresh claim shows that nothing was made before.
 """
 
 from __future__ import annotations
@@ -129,7 +131,8 @@ def _continue(ctx: RemedyContext, request: RemedyRequest, earlier: _Earlier) -> 
             won = records.take_over(session, earlier.id, earlier.updated_at, ctx.clock())
         if won:
             log.warning("remedy.resumed", remedy=earlier.id, state=earlier.state.value)
-            return _run(RemedyJob(ctx, request, plan, earlier.id, earlier.row_id), resumed=True)
+            job = RemedyJob(ctx, request, plan, earlier.id, earlier.row_id, resumed=True)
+            return _run(job, resumed=True)
     if unfinished:
         message = messages.ALREADY_RUNNING.format(
             id=request.failed.id,
@@ -279,4 +282,5 @@ def _run(job: RemedyJob, *, resumed: bool) -> RemedyOutcome:
         commit_sha=result.commit_sha,
         pull_number=result.pull_number,
         html_url=result.html_url,
+        status=job.status,
     )

@@ -6,8 +6,10 @@ from typing import TYPE_CHECKING
 
 from guard.github.errors import GitHubError
 from guard.github.models import truncate_description
+from guard.github.port import GitHubPort
 from guard.observability.logs import get_logger
 from guard.remedies import messages
+from guard.remedies.models import FailedStatus
 
 if TYPE_CHECKING:
     from guard.remedies.job import RemedyJob
@@ -29,26 +31,53 @@ def description(reason: str, result: str, *, manual: bool = False) -> str:
 def mark_failed(job: RemedyJob, result: str, *, inactive: bool) -> None:
     """Post `failure` (linking the run) unless an earlier attempt did; then `inactive` if asked.
 
-    Looked up first because a status cannot be taken back: a resumed remedy must not stack a
-    second identical `failure` on the deployment. The rollback itself is done by now, so a
-    status GitHub will not take is noted, not a reason to call the remedy failed.
+    With `RemedyContext.statuses_later` the status is left on the job for the caller, who posts
+    it after its own first writes. The rollback itself is done by now, so a status GitHub will
+    not take is noted, not a reason to call the remedy failed.
     """
+    text = description(job.plan.reason, result, manual=job.request.manual)
+    status = FailedStatus(text, job.request.run_url, inactive)
+    if job.ctx.statuses_later:
+        job.status = status
+        return
     try:
-        _post(job, result, inactive=inactive)
+        post_failed(job.github, job.repo, job.plan.failed.id, status, look_first=job.look_first)
     except GitHubError as error:
         log.warning("remedy.status_not_posted", remedy=job.remedy_id, error=error.message)
         job.note("remedy_status_not_posted", NOT_POSTED.format(error=error.message))
 
 
-def _post(job: RemedyJob, result: str, *, inactive: bool) -> None:
-    github, repo, failed = job.github, job.repo, job.plan.failed
-    text = description(job.plan.reason, result, manual=job.request.manual)
-    statuses = github.list_deployment_statuses(repo, failed.id)
-    if not any(s.state == "failure" and s.description == text for s in statuses):
+def post_failed(
+    github: GitHubPort,
+    repo: str,
+    deployment_id: int,
+    status: FailedStatus,
+    *,
+    look_first: bool,
+    environment_url: str | None = None,
+    environment: str | None = None,
+) -> None:
+    """Post the `failure` status, then `inactive` when asked.
+
+    A status cannot be taken back, so a retry (`look_first`) reads the statuses first and
+    does not stack a second identical `failure`; a first attempt has nothing to find.
+    """
+    posted = github.list_deployment_statuses(repo, deployment_id) if look_first else []
+    there = any(s.state == "failure" and s.description == status.description for s in posted)
+    if not there:
         github.create_deployment_status(
-            repo, failed.id, "failure", description=text, log_url=job.request.run_url
+            repo,
+            deployment_id,
+            "failure",
+            description=status.description,
+            log_url=status.log_url,
+            # Without it the environment would lose its link to the service in GitHub's UI.
+            environment_url=environment_url,
+            environment=environment,
         )
-        statuses = github.list_deployment_statuses(repo, failed.id) if inactive else statuses
-    if inactive and (not statuses or statuses[0].state != "inactive"):
-        # The rollback, not this deployment, is what the environment is to run now.
-        github.create_deployment_status(repo, failed.id, "inactive", description=text)
+    # The rollback, not this deployment, is what the environment is to run now. After our
+    # own `failure` the newest status is that one; after an earlier attempt's, look.
+    if status.inactive and (not there or posted[0].state != "inactive"):
+        github.create_deployment_status(
+            repo, deployment_id, "inactive", description=status.description
+        )

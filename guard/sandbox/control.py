@@ -17,6 +17,7 @@ from guard.sandbox.auth import (
 )
 from guard.sandbox.calllog import CallLog
 from guard.sandbox.faults import Fault, FaultKind
+from guard.sandbox.gitobjects import GitIdentity
 from guard.sandbox.models import (
     AppRecord,
     EnvironmentRecord,
@@ -28,7 +29,7 @@ from guard.sandbox.models import (
 )
 from guard.sandbox.repo_ops import HEADS, Author, commit_files, create_repository
 from guard.sandbox.runtime import SandboxRuntime
-from guard.sandbox.state import branch_key, utc_now
+from guard.sandbox.state import branch_key, issue_key, utc_now
 from guard.sandbox.violations import Violation
 
 if TYPE_CHECKING:
@@ -140,6 +141,57 @@ class SandboxControl:
         repo = self._repo(full_name)
         with self.runtime.state.lock:
             self.runtime.state.protections.pop(branch_key(repo.full_name, branch), None)
+
+    def merge_pull(
+        self,
+        full_name: str,
+        number: int,
+        *,
+        method: str = "merge",
+        author: Author | None = None,
+    ) -> str:
+        """Merge an open pull request as GitHub's button does, past branch protection like
+        an admin: a merge commit (`merge`) or one commit with the merged tree (`squash`).
+        Returns the new head of the base branch, which is the pull's `merge_commit_sha`."""
+        repo = self._repo(full_name)
+        runtime = self.runtime
+        state, git = runtime.state, runtime.git(repo)
+        who = author or Author()
+        with state.lock:
+            pull = state.pulls.get(issue_key(repo.full_name, number))
+            issue = state.issues.get(issue_key(repo.full_name, number))
+            if pull is None or issue is None:
+                raise KeyError(f"no pull request #{number} in {full_name}")
+            if issue.state != "open":
+                raise ValueError(f"pull request #{number} is not open")
+            ref = HEADS + pull.base_ref
+            base_sha = git.ref_target(ref)
+            head_sha = git.ref_target(HEADS + pull.head_ref) or pull.head_sha
+            if base_sha is None:
+                raise ValueError(f"the base branch {pull.base_ref} is gone")
+            tree = git.merge_trees(base_sha, head_sha)
+            if tree is None:
+                raise ValueError(f"pull request #{number} has conflicts")
+            identity = GitIdentity.now(who.name, who.email)
+            if method == "merge":
+                message = f"Merge pull request #{number} from {repo.owner}/{pull.head_ref}"
+                parents = [base_sha, head_sha]
+            elif method == "squash":
+                message = f"{issue.title} (#{number})"
+                parents = [base_sha]
+            else:
+                raise ValueError(f"unsupported merge method {method!r} (merge or squash)")
+            merged = git.write_commit(tree, parents, message, identity, identity)
+            if not git.update_ref(ref, merged, base_sha):
+                raise RuntimeError(f"{ref} moved while merging")
+            now = utc_now()
+            pull.head_sha = head_sha
+            pull.merged_at = now
+            pull.merge_commit_sha = merged
+            issue.state, issue.state_reason = "closed", "completed"
+            issue.closed_at = issue.updated_at = now
+            repo.pushed_at = now
+            return merged
 
     def create_environment(self, full_name: str, name: str) -> EnvironmentRecord:
         repo = self._repo(full_name)

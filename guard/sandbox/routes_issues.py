@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, Response, request
@@ -29,6 +30,8 @@ blueprint = Blueprint("sandbox_issues", __name__)
 
 # GitHub's cap on issue and comment bodies (github-facts.md section 7).
 MAX_BODY = 65536
+# A label colour: six hex digits, without the "#".
+_COLOUR = re.compile(r"[0-9a-fA-F]{6}")
 
 
 def _check_body(resource: str, text: Any) -> str | None:
@@ -239,6 +242,35 @@ def create_label(owner: str, name: str) -> Response:
     state.labels[key] = label
     payload = label_json(links(), label)
     return respond(payload, 201, {"Location": payload["url"]})
+
+
+@blueprint.patch("/repos/<owner>/<name>/labels/<path:label_name>")
+def update_label(owner: str, name: str, label_name: str) -> Response:
+    repo = repo_for(owner, name, "issues", write=True)
+    state = current().state
+    key = branch_key(repo.full_name, label_name.lower())
+    label = state.labels.get(key)
+    if label is None:
+        raise not_found()
+    body = json_body()
+    new_name = body.get("new_name")
+    if new_name is not None:
+        if not isinstance(new_name, str) or not new_name:
+            raise validation_failed("Label", "name", "invalid")
+        new_key = branch_key(repo.full_name, new_name.lower())
+        if new_key != key and new_key in state.labels:
+            raise validation_failed("Label", "name", "already_exists")
+        del state.labels[key]
+        label.name = new_name
+        state.labels[new_key] = label
+    if "color" in body:
+        colour = body["color"]
+        if not isinstance(colour, str) or not _COLOUR.fullmatch(colour.lstrip("#")):
+            raise validation_failed("Label", "color", "invalid")
+        label.color = colour.lstrip("#").lower()
+    if "description" in body:
+        label.description = body["description"]
+    return respond(label_json(links(), label))
 
 
 @blueprint.post("/repos/<owner>/<name>/pulls")
