@@ -33,6 +33,10 @@ DEFAULT_GITHUB_API_URL = "https://api.github.com"
 DEFAULT_DATABASE_URL = "sqlite:///deploy-guard.db"
 DEFAULT_QUEUE_FILE = "deploy-guard-queue.db"
 DEFAULT_OIDC_ISSUER = "https://token.actions.githubusercontent.com"
+# SQLite's `PRAGMA synchronous` for the guard's database: `full` fsyncs the WAL at every
+# commit (a power cut loses nothing committed); `normal` fsyncs only at checkpoints (a crash
+# or kill -9 of the guard loses nothing; a power cut can lose the last commits).
+SqliteSynchronous = Literal["full", "normal"]
 
 # A message about the secret, not a secret.
 MISSING_WEBHOOK_SECRET = (
@@ -153,6 +157,7 @@ class Settings(BaseSettings):
     github_token: SecretStr | None = None
     github_api_url: str = DEFAULT_GITHUB_API_URL
     database_url: str = DEFAULT_DATABASE_URL
+    sqlite_synchronous: SqliteSynchronous = "full"
     # Filled from the database URL when unset: SQLite beside the database file.
     queue_url: str = ""
     public_url: str | None = None
@@ -235,9 +240,9 @@ class Settings(BaseSettings):
                 raise ValueError(f'"{login}" is not a GitHub user or organization name')
         return value
 
-    @field_validator("log_format", mode="before")
+    @field_validator("log_format", "sqlite_synchronous", mode="before")
     @classmethod
-    def _log_format_any_case(cls, value: Any) -> Any:
+    def _choice_any_case(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
 
     @property

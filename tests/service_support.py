@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask
 
+from guard.jobs.deliveries import DeliveryDispatcher, Dispatched
 from guard.service.app import close_app, create_app
+from guard.service.state import EXTENSION_KEY, ServiceState
 from guard.settings import Settings, load_settings
-from guard.store import migrate
+from guard.store import Delivery, DeliveryOutcome, make_engine, migrate
 from guard.webhook_signature import sign
 
 SECRET = "a webhook secret for tests"
@@ -118,3 +123,36 @@ class Apps:
     def close(self) -> None:
         for app in self._apps:
             close_app(app)
+
+
+def run_queued(app: Flask) -> list[Dispatched]:
+    """Run the handlers of the app's queued deliveries now, as the jobs process would."""
+    state = app.extensions[EXTENSION_KEY]
+    assert isinstance(state, ServiceState)
+    dispatcher = DeliveryDispatcher(state.engine, state.queue, state.settings, state.handlers)
+    try:
+        return dispatcher.drain()
+    finally:
+        dispatcher.stop()
+
+
+def settled_outcome(database_url: str, delivery_id: str, *, patience_s: float = 60.0) -> str:
+    """The outcome of a delivery once the jobs process has run it (no longer `queued`).
+
+    Waits on the row's state, checking it every few milliseconds; `patience_s` only bounds
+    a test whose dispatcher never runs, it is not a timing assertion.
+    """
+    engine = make_engine(database_url)
+    statement = sa.select(Delivery.outcome).where(Delivery.delivery_id == delivery_id)
+    checked = threading.Event()
+    deadline = time.monotonic() + patience_s
+    try:
+        while True:
+            with engine.connect() as connection:
+                outcome = connection.execute(statement).scalar_one_or_none()
+            if outcome is not None and outcome != DeliveryOutcome.QUEUED:
+                return str(outcome)
+            assert time.monotonic() < deadline, f"{delivery_id} is still {outcome}"
+            checked.wait(0.01)
+    finally:
+        engine.dispose()

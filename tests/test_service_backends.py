@@ -19,6 +19,7 @@ from tests.service_support import (
     RecordingQueue,
     encode,
     fixture_json,
+    run_queued,
     service_settings,
     signed_headers,
     sqlite_url,
@@ -53,7 +54,9 @@ def test_intake_on_postgresql_records_once_and_queues_once(postgres_settings: Se
     headers = signed_headers("deployment_status", "pg-1", body)
     try:
         first = app.test_client().post("/webhook", data=body, headers=headers)
+        run_queued(app)
         again = app.test_client().post("/webhook", data=body, headers=headers)
+        assert run_queued(app) == []
     finally:
         close_app(app)
     assert (first.status_code, again.status_code) == (202, 200)
@@ -91,9 +94,11 @@ def test_two_replicas_racing_on_one_delivery_start_it_once(postgres_settings: Se
         thread.start()
     for thread in threads:
         thread.join()
+    dispatched = [run_queued(app) for app in apps]
     for app in apps:
         close_app(app)
     assert sorted(statuses) == [200, 202]
+    assert sorted(len(done) for done in dispatched) == [0, 1]
     assert queue.verifications == [888]
     url = postgres_settings.database_url
     assert count(url, sa.select(sa.func.count()).select_from(Delivery)) == 1
@@ -122,11 +127,13 @@ def test_intake_with_the_redis_queue_puts_the_job_in_redis(
         "/webhook", data=body, headers=signed_headers("deployment_status", "redis-1", body)
     )
     assert response.status_code == 202
+    run_queued(app)
     pending = [(task.name, task.args) for task in queue.huey.pending()]
     assert pending == [("start_verification", (999,))]
     again = client.post(
         "/webhook", data=body, headers=signed_headers("deployment_status", "redis-1", body)
     )
     assert again.get_json()["status"] == "duplicate"
+    assert run_queued(app) == []
     assert len(queue.huey.pending()) == 1
     close_app(app)

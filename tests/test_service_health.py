@@ -18,6 +18,7 @@ from tests.service_support import (
     encode,
     fixture_body,
     fixture_json,
+    run_queued,
     service_settings,
     signed_headers,
     sqlite_url,
@@ -154,7 +155,7 @@ def test_metrics_count_deliveries_by_event_and_outcome(settings: Settings, make_
         assert f"# HELP {metric}" in after
 
 
-def test_an_accepted_delivery_puts_its_job_on_the_real_sqlite_queue(
+def test_a_queued_delivery_puts_its_job_on_the_real_sqlite_queue_when_dispatched(
     settings: Settings, sqlite_queue: JobQueue, make_app: Apps
 ) -> None:
     client = make_app(settings, queue=sqlite_queue).test_client()
@@ -165,5 +166,26 @@ def test_an_accepted_delivery_puts_its_job_on_the_real_sqlite_queue(
         "/webhook", data=body, headers=signed_headers("deployment_status", "real-queue", body)
     )
     assert response.status_code == 202
+    assert sqlite_queue.huey.pending() == []
+    run_queued(client.application)
     pending = [(task.name, task.args) for task in sqlite_queue.huey.pending()]
     assert pending == [("start_verification", (4242,))]
+
+
+def test_metrics_show_how_many_deliveries_wait_for_their_handler(
+    settings: Settings, make_app: Apps
+) -> None:
+    app = make_app(settings, queue=RecordingQueue())
+    client = app.test_client()
+    gauge = "deploy_guard_deliveries_queued"
+    assert f"\n{gauge} 0\n" in client.get("/metrics").get_data(as_text=True)
+    for number in (1, 2):
+        payload = fixture_json("deployment_status.created.0.json")
+        payload["deployment"]["id"] = number
+        body = encode(payload)
+        headers = signed_headers("deployment_status", f"waiting-{number}", body)
+        assert client.post("/webhook", data=body, headers=headers).status_code == 202
+    text = client.get("/metrics").get_data(as_text=True)
+    assert f"# TYPE {gauge} gauge\n{gauge} 2\n" in text
+    assert len(run_queued(app)) == 2
+    assert f"\n{gauge} 0\n" in client.get("/metrics").get_data(as_text=True)

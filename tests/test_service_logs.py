@@ -30,6 +30,7 @@ from tests.service_support import (
     RecordingQueue,
     encode,
     fixture_json,
+    run_queued,
     service_settings,
     signed_headers,
     sqlite_url,
@@ -271,10 +272,13 @@ def test_a_delivery_is_logged_with_its_context_and_no_secret(
 ) -> None:
     settings = service_settings(sqlite_url(tmp_path))
     apps = Apps()
-    client = apps(settings, queue=RecordingQueue()).test_client()
+    app = apps(settings, queue=RecordingQueue())
     payload = fixture_json("deployment_status.created.0.json")
     body = encode(payload)
-    client.post("/webhook", data=body, headers=signed_headers("deployment_status", "log-1", body))
+    headers = signed_headers("deployment_status", "log-1", body)
+    app.test_client().post("/webhook", data=body, headers=headers)
+    # The handler runs in the dispatcher, with the delivery's context bound there too.
+    run_queued(app)
     apps.close()
     by_event = {line["event"]: line for line in lines(captured)}
     queued = by_event["verification.queued"]

@@ -29,6 +29,7 @@ from tests.service_support import (
     fixture_body,
     fixture_json,
     service_environment,
+    settled_outcome,
     sqlite_url,
 )
 
@@ -140,6 +141,8 @@ def check_intake(server: ServeProcess, database_url: str) -> None:
         answer = post(server, event_of_fixture(path.name), path.read_bytes())
         assert answer.status_code in (200, 202), (path.name, answer.text)
 
+    # The 202 meant "queued": the embedded jobs process runs the handler.
+    assert settled_outcome(database_url, "accepted-once") == DeliveryOutcome.ACCEPTED
     rows = delivery_rows(database_url)
     assert rows["accepted-once"] == ("deployment_status", DeliveryOutcome.ACCEPTED)
     assert rows["shape"] == ("deployment_status", DeliveryOutcome.REJECTED)
@@ -197,7 +200,8 @@ def test_with_a_redis_queue_serve_runs_no_workers_and_queues_there(
     assert "serve.no_embedded_workers" in log
     assert "deploy-guard worker" in log
     assert "workers.started" not in log
-    assert delivery_rows(url)["redis-1"][1] == DeliveryOutcome.ACCEPTED
+    # No workers here: the delivery waits, queued, for a `deploy-guard worker` to run it.
+    assert delivery_rows(url)["redis-1"][1] == DeliveryOutcome.QUEUED
 
 
 def test_readyz_names_the_queue_when_redis_is_down(tmp_path: Path, github_api: str) -> None:

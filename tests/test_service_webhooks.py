@@ -27,6 +27,7 @@ from tests.service_support import (
     event_of_fixture,
     fixture_body,
     fixture_json,
+    run_queued,
     service_settings,
     signed_headers,
     sqlite_url,
@@ -247,41 +248,60 @@ def test_an_unknown_action_is_200_ignored(client: FlaskClient) -> None:
     assert response.get_json()["reason"] == "the guard does not act on deployment_status.edited"
 
 
-def test_a_successful_deployment_is_202_after_it_is_recorded_and_queued(
-    client: FlaskClient, settings: Settings, queue: RecordingQueue
+def test_a_successful_deployment_is_202_queued_and_its_handler_runs_in_the_dispatcher(
+    app: Flask, client: FlaskClient, settings: Settings, queue: RecordingQueue
 ) -> None:
     response = deliver(client, "deployment_status", encode(success_status()), delivery="ok-1")
     assert response.status_code == 202
     assert response.get_json() == {
         "status": "accepted",
-        "reason": "deployment 1001 to production succeeded; its verification is queued",
+        "reason": (
+            "queued: delivery ok-1 (deployment_status.created) is recorded and will be handled"
+            " by the guard's workers; its outcome is kept on the delivery"
+        ),
     }
-    assert queue.verifications == [1001]
+    # The request only recorded the delivery: nothing was handled or queued yet.
+    assert queue.verifications == []
+    assert deployments(settings) == []
     [row] = deliveries(settings)
     assert (row.delivery_id, row.event, row.action, row.outcome) == (
         "ok-1",
         "deployment_status",
         "created",
-        DeliveryOutcome.ACCEPTED,
+        DeliveryOutcome.QUEUED,
     )
     assert row.repository == "Codertocat/Hello-World"
+
+    [done] = run_queued(app)
+
+    assert (done.delivery_id, done.outcome) == ("ok-1", DeliveryOutcome.ACCEPTED)
+    assert queue.verifications == [1001]
+    [row] = deliveries(settings)
+    assert (row.outcome, row.detail) == (
+        DeliveryOutcome.ACCEPTED,
+        "deployment 1001 to production succeeded; its verification is queued",
+    )
     [deployment] = deployments(settings)
     assert deployment["github_id"] == 1001
     assert deployment["environment_url"] == "https://shop.example.com"
 
 
 def test_a_redelivery_is_200_duplicate_and_starts_nothing(
-    client: FlaskClient, settings: Settings, queue: RecordingQueue
+    app: Flask, client: FlaskClient, settings: Settings, queue: RecordingQueue
 ) -> None:
     body = encode(success_status())
     first = deliver(client, "deployment_status", body, delivery="same-guid")
-    again = deliver(client, "deployment_status", body, delivery="same-guid")
+    before_handling = deliver(client, "deployment_status", body, delivery="same-guid")
+    run_queued(app)
+    after_handling = deliver(client, "deployment_status", body, delivery="same-guid")
     assert first.status_code == 202
-    assert again.status_code == 200
-    assert again.get_json() == {
-        "status": "duplicate",
-        "reason": "delivery same-guid was received before; nothing was started again",
-    }
+    for again in (before_handling, after_handling):
+        assert again.status_code == 200
+        assert again.get_json() == {
+            "status": "duplicate",
+            "reason": "delivery same-guid was received before; nothing was started again",
+        }
+    assert run_queued(app) == []
     assert queue.verifications == [1001]
     assert len(deliveries(settings)) == 1
 
@@ -321,76 +341,92 @@ def test_there_are_recorded_payloads_of_every_family() -> None:
 
 
 @pytest.mark.parametrize("path", RECORDED_PAYLOADS, ids=lambda path: path.name)
-def test_every_recorded_payload_gets_a_2xx(client: FlaskClient, path: Path) -> None:
+def test_every_recorded_payload_gets_a_2xx_and_its_handler_runs_from_the_queue(
+    app: Flask, client: FlaskClient, path: Path
+) -> None:
     response = deliver(client, event_of_fixture(path.name), path.read_bytes())
     assert response.status_code in (200, 202), response.get_json()
-    assert response.get_json()["status"] in ("accepted", "recorded", "pong", "ignored")
+    assert response.get_json()["status"] in ("accepted", "pong", "ignored")
+    # The recorded minimal model parses again and its handler runs without fault.
+    done = run_queued(app)
+    assert len(done) == (1 if response.status_code == 202 else 0)
+    assert all(d.outcome is not DeliveryOutcome.ERROR for d in done), done
 
 
 def failing_handlers(error: Exception) -> dict[tuple[str, str | None], Any]:
     def explode(_context: HandlerContext[Any]) -> HandlerResult:
         raise error
 
-    return {**HANDLERS, ("ping", None): explode}
+    return {**HANDLERS, ("deployment_status", "created"): explode}
 
 
-def test_a_handler_that_raises_is_500_recorded_as_error_and_the_server_keeps_serving(
+def test_a_handler_that_raises_is_recorded_as_error_and_the_dispatcher_keeps_going(
     settings: Settings, queue: RecordingQueue, caplog: pytest.LogCaptureFixture, make_app: Apps
 ) -> None:
     app = make_app(settings, queue=queue, handlers=failing_handlers(KeyError("boom")))
     client = app.test_client()
-    body = fixture_body("ping.none.0.json")
-    response = deliver(client, "ping", body, delivery="explodes")
-    assert response.status_code == 500
-    assert response.get_json() == {
-        "status": "error",
-        "reason": "the guard failed while handling this request; the fault is logged",
-    }
-    assert "boom" not in response.get_data(as_text=True)
-    [row] = deliveries(settings)
-    assert (row.outcome, row.detail) == (DeliveryOutcome.ERROR, "the handler raised KeyError")
-    failures = [r for r in caplog.records if r.getMessage() == "webhook.handler_failed"]
-    assert failures
-    assert failures[0].exc_info is not None
-
-    after = deliver(client, "deployment_status", encode(success_status()))
+    response = deliver(client, "deployment_status", encode(success_status()), "explodes")
+    assert response.status_code == 202
+    after = deliver(client, "deployment_status", encode(success_status(1002)), "healthy")
     assert after.status_code == 202
+
+    done = run_queued(app)
+
+    assert [(d.delivery_id, d.outcome) for d in done] == [
+        ("explodes", DeliveryOutcome.ERROR),
+        ("healthy", DeliveryOutcome.ERROR),
+    ]
+    rows = {row.delivery_id: row for row in deliveries(settings)}
+    assert (rows["explodes"].outcome, rows["explodes"].detail) == (
+        DeliveryOutcome.ERROR,
+        "the handler raised KeyError",
+    )
+    # Nothing of the failed handler stayed behind, and nothing was queued for it.
+    assert deployments(settings) == []
+    assert queue.verifications == []
+    failures = [r for r in caplog.records if r.getMessage() == "delivery.handler_failed"]
+    assert len(failures) == 2
+    assert failures[0].exc_info is not None
     assert client.get("/healthz").status_code == 200
 
 
 def test_a_redelivery_of_a_failed_delivery_is_processed_again(
     settings: Settings, queue: RecordingQueue, make_app: Apps
 ) -> None:
-    body = fixture_body("ping.none.0.json")
+    body = encode(success_status())
     broken = make_app(settings, queue=queue, handlers=failing_handlers(RuntimeError("x")))
-    assert deliver(broken.test_client(), "ping", body, delivery="retry-me").status_code == 500
-    fixed = make_app(settings, queue=queue).test_client()
-    again = deliver(fixed, "ping", body, delivery="retry-me")
-    assert again.status_code == 200
-    assert again.get_json()["status"] == "pong"
+    assert deliver(broken.test_client(), "deployment_status", body, "retry-me").status_code == 202
+    assert [d.outcome for d in run_queued(broken)] == [DeliveryOutcome.ERROR]
+    fixed = make_app(settings, queue=queue)
+    again = deliver(fixed.test_client(), "deployment_status", body, "retry-me")
+    assert again.status_code == 202
+    assert again.get_json()["status"] == "accepted"
+    assert [d.outcome for d in run_queued(fixed)] == [DeliveryOutcome.ACCEPTED]
     [row] = deliveries(settings)
     assert row.outcome == DeliveryOutcome.ACCEPTED
+    assert queue.verifications == [1001]
     # Once handled, a further redelivery is a duplicate again.
-    assert deliver(fixed, "ping", body, delivery="retry-me").get_json()["status"] == "duplicate"
+    third = deliver(fixed.test_client(), "deployment_status", body, "retry-me")
+    assert third.get_json()["status"] == "duplicate"
 
 
-def test_a_job_the_queue_refuses_is_503_and_the_delivery_can_be_redelivered(
+def test_a_job_the_queue_refuses_marks_the_delivery_error_and_it_can_be_redelivered(
     settings: Settings, make_app: Apps
 ) -> None:
     down = RecordingQueue(fail_enqueue=True)
     body = encode(success_status())
-    response = deliver(
-        make_app(settings, queue=down).test_client(), "deployment_status", body, "q-1"
-    )
-    assert response.status_code == 503
-    assert response.get_json()["status"] == "unavailable"
+    refused = make_app(settings, queue=down)
+    assert deliver(refused.test_client(), "deployment_status", body, "q-1").status_code == 202
+    assert [d.outcome for d in run_queued(refused)] == [DeliveryOutcome.ERROR]
     [row] = deliveries(settings)
     assert row.outcome == DeliveryOutcome.ERROR
     assert row.detail == "its jobs could not be queued (ConnectionError)"
 
     up = RecordingQueue()
-    again = deliver(make_app(settings, queue=up).test_client(), "deployment_status", body, "q-1")
+    working = make_app(settings, queue=up)
+    again = deliver(working.test_client(), "deployment_status", body, "q-1")
     assert again.status_code == 202
+    run_queued(working)
     assert up.verifications == [1001]
 
 

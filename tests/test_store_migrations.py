@@ -30,6 +30,7 @@ TABLES = {
     "known_bad_shas",
     "freezes",
     "timeline_events",
+    "service_markers",
 }
 
 
@@ -230,5 +231,46 @@ def test_the_second_revision_keeps_what_the_first_stored(empty_database_url: str
             comments = connection.execute(sa.text("SELECT count(*) FROM incident_comments"))
             assert [tuple(row) for row in kept] == [("INC-20261122-001", 7, None)]
             assert comments.scalar() == 0
+    finally:
+        engine.dispose()
+
+
+def test_the_queued_deliveries_revision_keeps_old_deliveries_and_undoes_cleanly(
+    empty_database_url: str,
+) -> None:
+    upgrade(empty_database_url, "0002")
+    insert = sa.text(
+        "INSERT INTO deliveries (delivery_id, event, action, outcome, detail, received_at)"
+        " VALUES (:delivery, 'deployment_status', 'created', :outcome, NULL,"
+        " '2026-11-22 12:00:00+00:00')"
+    )
+    engine = make_engine(empty_database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(insert, {"delivery": "handled-before", "outcome": "accepted"})
+
+        assert upgrade(empty_database_url).after == head_revision()
+        assert _schema_differences(empty_database_url) == []
+        with engine.begin() as connection:
+            kept = connection.execute(
+                sa.text("SELECT delivery_id, outcome, payload FROM deliveries")
+            )
+            assert [tuple(row) for row in kept] == [("handled-before", "accepted", None)]
+            connection.execute(insert, {"delivery": "waiting", "outcome": "queued"})
+
+        with engine.connect() as connection:
+            command.downgrade(alembic_config(connection), "0002")
+            connection.commit()
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.text("SELECT delivery_id, outcome FROM deliveries ORDER BY id")
+            ).all()
+            columns = {c["name"] for c in sa.inspect(connection).get_columns("deliveries")}
+        # A queued delivery cannot wait without its payload: redelivering it runs it again.
+        assert [tuple(row) for row in rows] == [
+            ("handled-before", "accepted"),
+            ("waiting", "error"),
+        ]
+        assert "payload" not in columns
     finally:
         engine.dispose()

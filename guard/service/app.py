@@ -31,7 +31,7 @@ def create_app(
         settings = load_settings()
     if queue is None:
         queue = make_queue(settings)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
     app = Flask("guard.service")
     # Flask refuses larger bodies with a 413 before reading them.
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES

@@ -1,218 +1,289 @@
-"""Recording a delivery once, running its handler in the same transaction, then queueing its jobs.
+"""Recording a delivery in its request: one INSERT, one commit, and the delivery is safe.
 
-The order is what makes a 202 mean something: the delivery and everything its handler wrote
-are committed first, then its jobs are queued (a worker that picks one up finds the rows).
-A delivery whose handler failed, or whose jobs could not be queued, is recorded as `error`;
-a manual redelivery of it from GitHub is then processed again rather than called a duplicate.
+A delivery the guard acts on is recorded as `queued`, with its event's minimal model: that row
+is its job (guard.jobs.deliveries runs the handler in the jobs process), so the one commit
+that records it also queues it — there is no moment where one exists without the other.
+Deliveries the guard does not act on (ignored, rejected, a ping) are recorded with their final
+outcome. Each is one `INSERT ... ON CONFLICT (delivery_id)` statement, the same on SQLite and
+PostgreSQL: a redelivery changes nothing, except that a delivery recorded as `error` is
+queued again (a manual redelivery from GitHub retries it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import sqlite3
+import threading
+import weakref
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import Final, cast
+from functools import cache, lru_cache
+from typing import Any, Final, cast
 
 import sqlalchemy as sa
-from sqlalchemy.engine import CursorResult
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.exc import DBAPIError, OperationalError, StatementError
 
-from guard.events import Ignored, ParsedEvent, Repository
-from guard.gate.background import Work, send_followup
-from guard.handlers import HandlerContext, HandlerResult, JobQueue, Status
-from guard.handlers.context import ignored
-from guard.observability.logs import EventLogger, error_summary
-from guard.service.state import ServiceState
-from guard.store import Delivery, DeliveryOutcome, record_delivery
+from guard.events import ParsedEvent
+from guard.jobs.deliveries import PendingJobs, repository_of
 from guard.store.base import utcnow
+from guard.store.engine import begin_immediate_in_steps
+from guard.store.intake_flag import intake_flag
+from guard.store.models import Delivery, DeliveryOutcome
 
 # The deliveries table's column widths; an over-long action is cut rather than refused.
 _ACTION_WIDTH: Final = 64
-NO_ROUTE = "no handler is routed for {key}"
-HANDLER_FAILED = "the handler raised {error}"
-QUEUE_FAILED = "its jobs could not be queued ({error})"
+DELIVERIES: Final = cast("sa.Table", Delivery.__table__)
+
+__all__ = ["PendingJobs", "record_delivery_once", "record_queued", "repository_of"]
 
 
-class IntakeKind(StrEnum):
-    HANDLED = "handled"  # the handler answered; its jobs are queued
-    DUPLICATE = "duplicate"  # recorded before: nothing done
-    FAILED = "failed"  # the handler raised
-    DATABASE_DOWN = "database_down"
-    QUEUE_DOWN = "queue_down"
+@cache
+def insert_statement(dialect: str, *, requeue_error: bool) -> sa.Insert:
+    """The one statement of a request, built once per dialect (SQLAlchemy caches its SQL)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(DELIVERIES)
+    key = [DELIVERIES.c.delivery_id]
+    if not requeue_error:
+        return statement.on_conflict_do_nothing(index_elements=key).returning(DELIVERIES.c.id)
+    fresh = statement.excluded
+    upsert = statement.on_conflict_do_update(
+        index_elements=key,
+        set_={
+            "outcome": fresh.outcome,
+            "detail": None,
+            "payload": fresh.payload,
+            "received_at": fresh.received_at,
+            "installation_id": fresh.installation_id,
+            "repository": fresh.repository,
+        },
+        where=DELIVERIES.c.outcome == DeliveryOutcome.ERROR.value,
+    )
+    return upsert.returning(DELIVERIES.c.id)
 
 
 @dataclass(frozen=True)
-class Intake:
-    """What happened to one delivery: the handler's answer, or why there is none."""
+class RawInsert:
+    """A statement compiled once to its SQL, for the sqlite3 driver's own statement cache.
 
-    kind: IntakeKind
-    result: HandlerResult | None = None
+    SQLAlchemy's execution layer (connection, execution context, result) cost more CPU than
+    the INSERT itself; the driver keeps the prepared statement of each SQL text it ran, so
+    the same text goes straight to SQLite. The column types' own bind processors turn the
+    values into what SQLAlchemy would have stored (enums, UTC timestamps), so the rows read
+    back the same through the ORM.
+    """
 
+    sql: str
+    names: tuple[str, ...]
+    converters: tuple[Callable[[Any], Any] | None, ...]
+    constants: Mapping[str, Any]
 
-class PendingJobs:
-    """A JobQueue that holds the jobs a handler asks for until the transaction commits."""
+    @classmethod
+    def compile(cls, statement: sa.Insert, dialect: Dialect, keys: Sequence[str]) -> RawInsert:
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+        names = tuple(compiled.positiontup or ())
+        converters = tuple(compiled.binds[name].type.bind_processor(dialect) for name in names)
+        # The statement's own values (the WHERE of the re-queue), bound once here.
+        constants = {
+            name: compiled.binds[name].effective_value for name in names if name not in keys
+        }
+        return cls(compiled.string, names, converters, constants)
 
-    def __init__(self, queue: JobQueue) -> None:
-        self._queue = queue
-        self._jobs: list[Callable[[JobQueue], None]] = []
-
-    def enqueue_verification(self, deployment_id: int) -> None:
-        self._jobs.append(lambda queue: queue.enqueue_verification(deployment_id))
-
-    def enqueue_supersede(
-        self, repository: str, environment: str, newer_deployment_id: int
-    ) -> None:
-        self._jobs.append(
-            lambda queue: queue.enqueue_supersede(repository, environment, newer_deployment_id)
-        )
-
-    def enqueue_followup(self, work: Work) -> None:
-        self._jobs.append(lambda queue: send_followup(queue, work))
-
-    def ping(self) -> bool:
-        return self._queue.ping()
-
-    def __len__(self) -> int:
-        return len(self._jobs)
-
-    def send(self) -> None:
-        """Queue every held job, in the order they were asked for."""
-        for job in self._jobs:
-            job(self._queue)
-        self._jobs.clear()
+    def parameters(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
+        values = []
+        for name, convert in zip(self.names, self.converters, strict=True):
+            value = row[name] if name in row else self.constants[name]
+            values.append(convert(value) if convert is not None else value)
+        return tuple(values)
 
 
-def repository_of(event: ParsedEvent) -> str | None:
-    repository = getattr(event, "repository", None)
-    return repository.full_name if isinstance(repository, Repository) else None
+class _Batch:
+    """The INSERTs of the requests that arrived while the previous batch was committing."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[sa.Insert, Mapping[str, Any]]] = []
+        self.fresh: list[bool] = []
+        self.error: Exception | None = None
+        self.committed = False
 
 
-def record_ignored(state: ServiceState, delivery_id: str, ignored_event: Ignored) -> bool:
-    """Record a delivery the guard does not act on; False when it was recorded before."""
-    with state.sessions.begin() as session:
-        return record_delivery(
-            session,
-            delivery_id=delivery_id,
-            event=ignored_event.event,
-            action=_action(ignored_event.action),
-            outcome=DeliveryOutcome.IGNORED,
-            detail=ignored_event.reason,
-        )
+class GroupCommit:
+    """One commit for the deliveries that arrive together (per process; no thread of its own).
+
+    The request that finds no commit under way commits the open batch: its own row and those
+    of every request that joined meanwhile. Requests arriving during that commit start the
+    next batch, and the first of them commits it when the lock is free. Alone, a request
+    commits at once; under load, one fsync and one turn of the write lock serve many.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._open: _Batch | None = None
+        self._joining = threading.Lock()  # held for microseconds: joining or closing a batch
+        self._writing = threading.Lock()  # held for a commit
+        # SQLite: tells the delivery dispatcher to hold back while deliveries are recorded.
+        self._flag = intake_flag(engine)
+
+    def insert(self, statement: sa.Insert, row: Mapping[str, Any]) -> bool:
+        """Run `statement` for `row` in the next commit; whether it returned a row."""
+        with self._flag.raised() if self._flag is not None else contextlib.nullcontext():
+            return self._insert(statement, row)
+
+    def _insert(self, statement: sa.Insert, row: Mapping[str, Any]) -> bool:
+        with self._joining:
+            batch = self._open
+            if batch is None:
+                batch = self._open = _Batch()
+            index = len(batch.rows)
+            batch.rows.append((statement, row))
+        with self._writing:
+            if not batch.committed:
+                with self._joining:
+                    if self._open is batch:
+                        self._open = None
+                self._commit(batch)
+        if batch.error is not None:
+            raise batch.error
+        return batch.fresh[index]
+
+    def _commit(self, batch: _Batch) -> None:
+        try:
+            batch.fresh = self._run(batch.rows)
+        except OperationalError as error:
+            # The database is down or locked for too long: every request of the batch says so.
+            batch.error = error
+        except Exception:
+            # A fault of one row (a value the database refuses) must not fail the others.
+            try:
+                batch.fresh = [self._run([entry])[0] for entry in batch.rows]
+            except Exception as error:
+                batch.error = error
+        finally:
+            batch.committed = True
+
+    def _run(self, rows: list[tuple[sa.Insert, Mapping[str, Any]]]) -> list[bool]:
+        if self._engine.dialect.name == "sqlite":
+            return self._run_on_sqlite3(rows)
+        with self._engine.begin() as connection:
+            # RETURNING rather than rowcount: psycopg reports no rowcount for this statement.
+            return [
+                connection.execute(statement, row).first() is not None for statement, row in rows
+            ]
+
+    def _run_on_sqlite3(self, rows: list[tuple[sa.Insert, Mapping[str, Any]]]) -> list[bool]:
+        """`_run` on the pooled sqlite3 connection itself: BEGIN IMMEDIATE, the INSERTs, COMMIT.
+
+        Errors come out as SQLAlchemy's (OperationalError: the database is locked or gone),
+        as from `_run`.
+        """
+        try:
+            # A database that cannot be opened fails here, as the driver's own error.
+            pooled = self._engine.raw_connection()
+        except sqlite3.Error as error:
+            raise _as_sqlalchemy_error(error) from error
+        try:
+            driver = cast("sqlite3.Connection", pooled.driver_connection)
+            if not begin_immediate_in_steps(driver):
+                driver.execute("BEGIN IMMEDIATE")  # the last try: it raises why
+            try:
+                cursor = driver.cursor()
+                fresh = []
+                for statement, row in rows:
+                    insert = _raw_insert(statement, self._engine.dialect, tuple(row))
+                    cursor.execute(insert.sql, insert.parameters(row))
+                    # RETURNING: a row when inserted (or re-queued); fetched to the end, so
+                    # the statement is finished before COMMIT.
+                    fresh.append(bool(cursor.fetchall()))
+                driver.execute("COMMIT")
+            except BaseException:
+                if driver.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        driver.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as error:
+            raise _as_sqlalchemy_error(error) from error
+        finally:
+            pooled.close()
+        return fresh
 
 
-def record_rejected(state: ServiceState, delivery_id: str, event: str, reason: str) -> None:
-    """Record a signed delivery whose body was malformed, so the delivery log says why."""
-    with state.sessions.begin() as session:
-        record_delivery(
-            session,
-            delivery_id=delivery_id,
-            event=event,
-            action=None,
-            outcome=DeliveryOutcome.REJECTED,
-            detail=reason,
-        )
+def _as_sqlalchemy_error(error: sqlite3.Error) -> StatementError:
+    """The driver's error as SQLAlchemy would raise it (OperationalError: locked, unopenable),
+    which is what the view answers 503 for; the row's values are left out of its text."""
+    return DBAPIError.instance(None, None, error, sqlite3.Error, hide_parameters=True)
 
 
-def handle_delivery(
-    state: ServiceState, delivery_id: str, event: ParsedEvent, log: EventLogger
-) -> Intake:
-    """Record `event` once, run its handler, commit, queue its jobs."""
-    pending = PendingJobs(state.queue)
-    try:
-        with state.sessions.begin() as session:
-            if not _claim(session, delivery_id, event):
-                return Intake(IntakeKind.DUPLICATE)
-            handler = state.handlers.get(event.key)
-            if handler is None:
-                result = ignored(NO_ROUTE.format(key=event.key))
-            else:
-                context = HandlerContext(session, pending, state.settings, event, log)
-                result = handler(context)
-            _settle(session, delivery_id, result)
-    except OperationalError as error:
-        log.error("webhook.database_unavailable", error=error_summary(error))
-        return Intake(IntakeKind.DATABASE_DOWN)
-    except Exception as error:
-        # Any fault of a handler: the delivery is answered, the server keeps serving.
-        log.exception("webhook.handler_failed", error=type(error).__name__)
-        _record_error(
-            state, delivery_id, event, HANDLER_FAILED.format(error=type(error).__name__), log
-        )
-        return Intake(IntakeKind.FAILED)
-    try:
-        pending.send()
-    except Exception as error:
-        log.exception("webhook.enqueue_failed", error=type(error).__name__)
-        _record_error(
-            state, delivery_id, event, QUEUE_FAILED.format(error=type(error).__name__), log
-        )
-        return Intake(IntakeKind.QUEUE_DOWN)
-    return Intake(IntakeKind.HANDLED, result)
+# Bounded: a process has one engine (so one dialect) and two statements, but tests make many.
+@lru_cache(maxsize=16)
+def _raw_insert(statement: sa.Insert, dialect: Dialect, keys: tuple[str, ...]) -> RawInsert:
+    """The compiled form of one of `insert_statement`'s few statements, for one row shape."""
+    return RawInsert.compile(statement, dialect, keys)
 
 
-def _claim(session: Session, delivery_id: str, event: ParsedEvent) -> bool:
-    """Record the delivery as ours to handle; False for a redelivery of one handled already."""
-    fresh = record_delivery(
-        session,
-        delivery_id=delivery_id,
-        event=event.event_name,
-        action=_action(event.action),
-        outcome=DeliveryOutcome.ACCEPTED,
-        installation_id=event.installation_id,
-        repository=repository_of(event),
-    )
-    if fresh:
-        return True
-    # One conditional UPDATE: of two redeliveries racing to retry a failed one, one wins.
-    retry = (
-        sa.update(Delivery)
-        .where(Delivery.delivery_id == delivery_id, Delivery.outcome == DeliveryOutcome.ERROR)
-        .values(outcome=DeliveryOutcome.ACCEPTED, detail=None, received_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    result = cast("CursorResult[tuple[()]]", session.execute(retry))
-    return result.rowcount == 1
+# One GroupCommit per engine (each gunicorn worker process builds its own app and engine).
+_COMMITS: weakref.WeakKeyDictionary[Engine, GroupCommit] = weakref.WeakKeyDictionary()
+_COMMITS_LOCK = threading.Lock()
 
 
-def _settle(session: Session, delivery_id: str, result: HandlerResult) -> None:
-    outcome = (
-        DeliveryOutcome.IGNORED if result.status is Status.IGNORED else DeliveryOutcome.ACCEPTED
-    )
-    session.execute(
-        sa.update(Delivery)
-        .where(Delivery.delivery_id == delivery_id)
-        .values(outcome=outcome, detail=result.reason)
-        .execution_options(synchronize_session=False)
-    )
+def _group_commit(engine: Engine) -> GroupCommit:
+    with _COMMITS_LOCK:
+        commit = _COMMITS.get(engine)
+        if commit is None:
+            commit = _COMMITS[engine] = GroupCommit(engine)
+        return commit
 
 
-def _record_error(
-    state: ServiceState, delivery_id: str, event: ParsedEvent, detail: str, log: EventLogger
-) -> None:
-    """Mark the delivery `error` in a transaction of its own (the handler's was rolled back)."""
-    try:
-        with state.sessions.begin() as session:
-            fresh = record_delivery(
-                session,
-                delivery_id=delivery_id,
-                event=event.event_name,
-                action=_action(event.action),
-                outcome=DeliveryOutcome.ERROR,
-                installation_id=event.installation_id,
-                repository=repository_of(event),
-                detail=detail,
-            )
-            if not fresh:
-                session.execute(
-                    sa.update(Delivery)
-                    .where(Delivery.delivery_id == delivery_id)
-                    .values(outcome=DeliveryOutcome.ERROR, detail=detail)
-                    .execution_options(synchronize_session=False)
-                )
-    except Exception as error:
-        # The answer is a 5xx either way; losing this row only loses the retry on redelivery.
-        log.exception("webhook.error_not_recorded", error=type(error).__name__)
+def _insert(engine: Engine, values: Mapping[str, Any], *, requeue_error: bool) -> bool:
+    statement = insert_statement(engine.dialect.name, requeue_error=requeue_error)
+    row = {
+        "installation_id": None,
+        "repository": None,
+        "detail": None,
+        "payload": None,
+        **values,
+        "received_at": utcnow(),
+    }
+    return _group_commit(engine).insert(statement, row)
+
+
+def record_queued(engine: Engine, delivery_id: str, event: ParsedEvent) -> bool:
+    """Record `event` as queued for the dispatcher; False for a redelivery (of one not `error`)."""
+    values = {
+        "delivery_id": delivery_id,
+        "event": event.event_name,
+        "action": _action(event.action),
+        "outcome": DeliveryOutcome.QUEUED,
+        "installation_id": event.installation_id,
+        "repository": repository_of(event),
+        # Re-parsed by the dispatcher: the minimal model, by alias, is a valid body again.
+        "payload": event.model_dump_json(by_alias=True, exclude_unset=True),
+    }
+    return _insert(engine, values, requeue_error=True)
+
+
+def record_delivery_once(
+    engine: Engine,
+    delivery_id: str,
+    *,
+    event: str,
+    action: str | None,
+    outcome: DeliveryOutcome,
+    detail: str,
+    installation_id: int | None = None,
+    repository: str | None = None,
+) -> bool:
+    """Record a delivery settled in its request (ignored, rejected, a ping); False if seen."""
+    values = {
+        "delivery_id": delivery_id,
+        "event": event,
+        "action": _action(action),
+        "outcome": outcome,
+        "detail": detail,
+        "installation_id": installation_id,
+        "repository": repository,
+    }
+    return _insert(engine, values, requeue_error=False)
 
 
 def _action(action: str | None) -> str | None:

@@ -1,6 +1,8 @@
-"""`POST /webhook`: verify the signature, parse the event, record the delivery, queue its job.
+"""`POST /webhook`: verify the signature, parse the event, record the delivery as its own job.
 
-Nothing slow happens here: GitHub waits 10 s for an answer and never retries by itself.
+Nothing slow happens here: GitHub waits 10 s for an answer and never retries by itself. The
+handler runs in the jobs process (guard.jobs.deliveries); a 202 means the delivery is
+durably recorded and queued, not yet handled.
 """
 
 from __future__ import annotations
@@ -14,19 +16,14 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from guard.events import SUBSCRIBED_EVENTS, EventShapeError, Ignored, parse_event
-from guard.handlers import Status
-from guard.observability.logs import add_context, bound, get_logger
+from guard.events import SUBSCRIBED_EVENTS, EventShapeError, Ignored, ParsedEvent, Ping, parse_event
+from guard.handlers.ping import PONG
+from guard.observability.logs import add_context, bound, error_summary, get_logger
 from guard.observability.metrics import WEBHOOK_SECONDS, count_delivery, known
-from guard.service.errors import DATABASE_DOWN, SERVER_FAULT, TOO_LARGE
-from guard.service.intake import (
-    IntakeKind,
-    handle_delivery,
-    record_ignored,
-    record_rejected,
-    repository_of,
-)
+from guard.service.errors import DATABASE_DOWN, TOO_LARGE
+from guard.service.intake import record_delivery_once, record_queued, repository_of
 from guard.service.state import ServiceState, service_state
+from guard.store.models import DeliveryOutcome
 from guard.webhook_signature import SIGNATURE_HEADER, verify_signature
 
 EVENT_HEADER: Final = "X-GitHub-Event"
@@ -46,7 +43,10 @@ BAD_EVENT: Final = f"{EVENT_HEADER} is not a GitHub event name"
 NO_DELIVERY: Final = f"{DELIVERY_HEADER} is missing: the delivery has no id"
 BAD_DELIVERY: Final = f"{DELIVERY_HEADER} is not a delivery id (up to 100 visible characters)"
 DUPLICATE: Final = "delivery {delivery} was received before; nothing was started again"
-QUEUE_DOWN: Final = "the guard's job queue did not take the job; redeliver this delivery later"
+QUEUED: Final = (
+    "queued: delivery {delivery} ({key}) is recorded and will be handled by the guard's "
+    "workers; its outcome is kept on the delivery"
+)
 
 blueprint = Blueprint("webhooks", __name__)
 log = get_logger(__name__)
@@ -63,14 +63,6 @@ class Answer:
 
     def response(self) -> tuple[Response, int]:
         return jsonify(status=self.status, reason=self.reason), self.http_status
-
-
-_ANSWER_OF_STATUS: Final = {
-    Status.ACCEPTED: (202, "accepted"),
-    Status.RECORDED: (200, "recorded"),
-    Status.PONG: (200, "pong"),
-    Status.IGNORED: (200, "ignored"),
-}
 
 
 @blueprint.post("/webhook")
@@ -112,29 +104,47 @@ def _receive(state: ServiceState, event_name: str, delivery_id: str) -> Answer:
     except EventShapeError as error:
         _record_rejected(state, delivery_id, event_name, str(error))
         return Answer(400, "rejected", str(error), "rejected")
+    try:
+        return _record(state, event_name, delivery_id, parsed)
+    except OperationalError as error:
+        log.error("webhook.database_unavailable", error=error_summary(error))
+        return Answer(503, "unavailable", DATABASE_DOWN, "unavailable")
+
+
+def _record(
+    state: ServiceState, event_name: str, delivery_id: str, parsed: ParsedEvent | Ignored
+) -> Answer:
+    """The delivery's one INSERT, and the answer it makes."""
+    duplicate = Answer(200, "duplicate", DUPLICATE.format(delivery=delivery_id), "duplicate")
     if isinstance(parsed, Ignored):
-        try:
-            fresh = record_ignored(state, delivery_id, parsed)
-        except OperationalError as error:
-            log.error("webhook.database_unavailable", error=type(error).__name__)
-            return Answer(503, "unavailable", DATABASE_DOWN, "unavailable")
-        if not fresh:
-            return Answer(200, "duplicate", DUPLICATE.format(delivery=delivery_id), "duplicate")
-        return Answer(200, "ignored", parsed.reason, "ignored")
+        fresh = record_delivery_once(
+            state.engine,
+            delivery_id,
+            event=parsed.event,
+            action=parsed.action,
+            outcome=DeliveryOutcome.IGNORED,
+            detail=parsed.reason,
+        )
+        return Answer(200, "ignored", parsed.reason, "ignored") if fresh else duplicate
     # Until the request's `bound` block ends: the answer's log line carries them too.
     add_context(installation=parsed.installation_id, repository=repository_of(parsed))
-    handler_log = get_logger("guard.handlers").bind(github_event=event_name, action=parsed.action)
-    intake = handle_delivery(state, delivery_id, parsed, handler_log)
-    if intake.kind is IntakeKind.DUPLICATE:
-        return Answer(200, "duplicate", DUPLICATE.format(delivery=delivery_id), "duplicate")
-    if intake.kind is IntakeKind.FAILED:
-        return Answer(500, "error", SERVER_FAULT, "error")
-    if intake.kind is IntakeKind.DATABASE_DOWN:
-        return Answer(503, "unavailable", DATABASE_DOWN, "unavailable")
-    if intake.kind is IntakeKind.QUEUE_DOWN or intake.result is None:
-        return Answer(503, "unavailable", QUEUE_DOWN, "unavailable")
-    http_status, outcome = _ANSWER_OF_STATUS[intake.result.status]
-    return Answer(http_status, intake.result.status.value, intake.result.reason, outcome)
+    if isinstance(parsed, Ping):
+        # Nothing to run: GitHub's check that the hook reaches the guard is answered now.
+        pong = PONG.format(hook=parsed.hook_id)
+        fresh = record_delivery_once(
+            state.engine,
+            delivery_id,
+            event=event_name,
+            action=None,
+            outcome=DeliveryOutcome.ACCEPTED,
+            detail=pong,
+            installation_id=parsed.installation_id,
+        )
+        return Answer(200, "pong", pong, "pong") if fresh else duplicate
+    if not record_queued(state.engine, delivery_id, parsed):
+        return duplicate
+    reason = QUEUED.format(delivery=delivery_id, key=".".join(filter(None, parsed.key)))
+    return Answer(202, "accepted", reason, "accepted")
 
 
 def _header_problem(event_name: str, delivery_id: str) -> str | None:
@@ -151,7 +161,14 @@ def _header_problem(event_name: str, delivery_id: str) -> str | None:
 
 def _record_rejected(state: ServiceState, delivery_id: str, event_name: str, reason: str) -> None:
     try:
-        record_rejected(state, delivery_id, event_name, reason)
+        record_delivery_once(
+            state.engine,
+            delivery_id,
+            event=event_name,
+            action=None,
+            outcome=DeliveryOutcome.REJECTED,
+            detail=reason,
+        )
     except OperationalError as error:
         # The caller's fault is answered either way; the log keeps what the row would have.
         log.warning("webhook.rejection_not_recorded", error=type(error).__name__)

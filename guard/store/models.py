@@ -19,6 +19,8 @@ EVIDENCE_LIMIT_BYTES = 64 * 1024
 class DeliveryOutcome(StrEnum):
     """What the webhook endpoint did with a delivery."""
 
+    # Recorded by the request, waiting for the delivery dispatcher to run its handler.
+    QUEUED = "queued"
     ACCEPTED = "accepted"
     IGNORED = "ignored"
     DUPLICATE = "duplicate"
@@ -71,9 +73,23 @@ class Installation(Base):
 
 
 class Delivery(Base):
-    """One webhook delivery, recorded once: X-GitHub-Delivery stays the same on redelivery."""
+    """One webhook delivery, recorded once: X-GitHub-Delivery stays the same on redelivery.
+
+    A `queued` row is also the delivery's job (a transactional outbox): the dispatcher in
+    the jobs process runs its handler from `payload` and settles the outcome.
+    """
 
     __tablename__ = "deliveries"
+    __table_args__ = (
+        # Only the queued rows, in arrival order: the dispatcher's look-up stays small however
+        # long the delivery log grows.
+        sa.Index(
+            "ix_deliveries_queued",
+            "id",
+            sqlite_where=sa.text("outcome = 'queued'"),
+            postgresql_where=sa.text("outcome = 'queued'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(RowId, primary_key=True)
     delivery_id: Mapped[str] = mapped_column(sa.String(100), unique=True)
@@ -85,6 +101,9 @@ class Delivery(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     installation_id: Mapped[int | None] = mapped_column(sa.BigInteger)
     repository: Mapped[str | None] = mapped_column(Name)
+    # The event's minimal model as JSON (it parses again with `parse_event`): what the
+    # handler of a queued delivery runs on.
+    payload: Mapped[str | None] = mapped_column(sa.Text)
 
 
 class Deployment(Base):
@@ -192,21 +211,26 @@ class ProbeResultRow(Base):
 
     @classmethod
     def from_result(cls, verification_id: int, result: ProbeResult) -> ProbeResultRow:
-        return cls(
-            verification_id=verification_id,
-            name=result.name,
-            phase=result.phase,
-            round=result.round,
-            status=result.status,
-            at=result.at,
-            latency_s=result.latency_s,
-            value=result.value,
-            unreachable=result.unreachable,
-            summary=result.summary,
-            detail=result.detail,
-            status_code=result.status_code,
-            evidence=result.evidence,
-        )
+        return cls(**cls.values_of(verification_id, result))
+
+    @staticmethod
+    def values_of(verification_id: int, result: ProbeResult) -> dict[str, Any]:
+        """The row's columns for `result`, for a bulk INSERT (no unit of work to flush)."""
+        return {
+            "verification_id": verification_id,
+            "name": result.name,
+            "phase": result.phase,
+            "round": result.round,
+            "status": result.status,
+            "at": result.at,
+            "latency_s": result.latency_s,
+            "value": result.value,
+            "unreachable": result.unreachable,
+            "summary": result.summary,
+            "detail": result.detail,
+            "status_code": result.status_code,
+            "evidence": result.evidence,
+        }
 
     def to_result(self) -> ProbeResult:
         return ProbeResult(
@@ -353,3 +377,17 @@ def truncate_utf8(text: str, limit_bytes: int) -> str:
     if len(encoded) <= limit_bytes:
         return text
     return encoded[:limit_bytes].decode("utf-8", errors="ignore")
+
+
+class ServiceMarker(Base):
+    """A small named piece of the service's own state, changed by compare-and-set only.
+
+    The missed-deliveries catch-up keeps its lease and its look-back horizon here (JSON),
+    so no delivery, verification or other record has to carry it.
+    """
+
+    __tablename__ = "service_markers"
+
+    name: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    state: Mapped[str | None] = mapped_column(sa.Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
