@@ -30,6 +30,9 @@ OPERATIONS = (
     ("get", "/repos/{owner}/{repo}/issues/{issue_number}/comments"),
     ("get", "/repos/{owner}/{repo}/commits/{ref}/check-runs"),
     ("get", "/repos/{owner}/{repo}/collaborators/{username}/permission"),
+    ("patch", "/repos/{owner}/{repo}/labels/{name}"),
+    ("get", "/app/hook/deliveries"),
+    ("post", "/app/hook/deliveries/{delivery_id}/attempts"),
 )
 
 

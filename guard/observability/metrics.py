@@ -70,6 +70,11 @@ GITHUB_CALLS = Counter(
     "Calls to GitHub's REST API, by method, OpenAPI route and status ('none': no answer).",
     ["method", "route", "status"],
 )
+WEBHOOK_REDELIVERIES = Counter(
+    "deploy_guard_webhook_redeliveries",
+    "Missed webhook deliveries the catch-up asked GitHub to redeliver, by GitHub event.",
+    ["event"],
+)
 GITHUB_RATE_LIMIT_REMAINING = Gauge(
     "deploy_guard_github_rate_limit_remaining",
     "x-ratelimit-remaining of GitHub's most recent answer.",
@@ -88,6 +93,11 @@ def count_delivery(event: str, outcome: str, *, subscribed: frozenset[str]) -> N
     WEBHOOK_DELIVERIES.labels(
         event=known(event, subscribed), outcome=known(outcome, DELIVERY_OUTCOMES)
     ).inc()
+
+
+def count_redelivery(event: str, *, subscribed: frozenset[str]) -> None:
+    """Count one redelivery the catch-up asked GitHub for."""
+    WEBHOOK_REDELIVERIES.labels(event=known(event, subscribed)).inc()
 
 
 def count_verification(verdict: str) -> None:

@@ -20,6 +20,8 @@ from guard.sandbox import (
     routes_control,
     routes_deployments,
     routes_git,
+    routes_graphql,
+    routes_hook_deliveries,
     routes_issues,
     routes_lists,
     routes_repos,
@@ -57,6 +59,7 @@ def create_app(runtime: SandboxRuntime) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     for module in (
         routes_apps,
+        routes_hook_deliveries,
         routes_repos,
         routes_git,
         routes_deployments,
@@ -64,6 +67,7 @@ def create_app(runtime: SandboxRuntime) -> Flask:
         routes_lists,
         routes_checks,
         routes_control,
+        routes_graphql,
         git_http,
     ):
         app.register_blueprint(module.blueprint)
@@ -176,8 +180,8 @@ def _after(response: Response) -> Response:
     fault: Fault | None = g.get("fault")
     if fault is not None and fault.kind is FaultKind.DROP_FIELD and fault.field_name:
         _drop_field(response, fault.field_name)
-    if runtime.checker is not None and not git:
-        # Git's protocol is not part of the REST description.
+    if runtime.checker is not None and not git and not routes_graphql.is_graphql_path(request.path):
+        # Git's protocol and GraphQL are not part of the REST description.
         _check(runtime, response)
     principal = caller()
     token = principal.token.token if principal.token else request.headers.get("Authorization", "")
