@@ -550,7 +550,7 @@ def main() -> int:
     parser.add_argument("--grace", type=float, default=60.0, help="seconds allowed past the plan")
     parser.add_argument("--processes", type=int, default=2, help="deploy-guard worker processes")
     parser.add_argument("--threads", type=int, default=8, help="threads per worker process")
-    parser.add_argument("--tick", type=float, default=0.25, help="worker scheduler tick")
+    parser.add_argument("--tick", type=float, default=0.1, help="worker scheduler tick")
     parser.add_argument(
         "--backends", default="sqlite,postgres", help="sqlite, postgres, sqlite-serve"
     )

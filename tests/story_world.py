@@ -27,6 +27,7 @@ from guard.github.client import GitHubClient
 from guard.github.retry import RetryPolicy
 from guard.jobs.consumer import EmbeddedWorkers, start_embedded_workers
 from guard.jobs.context import GitHubFactory, JobContext, build_context
+from guard.jobs.deliveries import DeliveryDispatcher
 from guard.jobs.job import Job
 from guard.jobs.queue import JobQueue, make_queue
 from guard.jobs.records import load
@@ -319,14 +320,28 @@ def job_for(ctx: JobContext, verification_id: int, owner: str) -> Job:
     return Job(ctx, ctx.github(deployment.installation_id), row, deployment, owner)
 
 
+def handle_queued_deliveries(story: Story) -> None:
+    """Run the handlers of the deliveries the service queued, as the workers' dispatcher
+    would (for stories that drive the steps by hand, with nobody consuming the queue)."""
+    queue = story.queue()
+    dispatcher = DeliveryDispatcher.for_settings(story.settings(), queue)
+    try:
+        dispatcher.drain()
+    finally:
+        dispatcher.stop()
+        queue.close()
+
+
 def verdict_not_acted_on(story: Story, **context: Any) -> tuple[int, Verification]:
-    """The bad deployment with its FAIL verdict stored and its hook not run yet: publishing
-    the verdict failed (GitHub answered 5xx to the check run's update). Nobody consumes the
-    queue: the steps are driven by hand, on a context built with `context`."""
+    """The bad deployment with its FAIL verdict stored and its hook not run yet: acting on
+    the verdict failed at its first GitHub call (a 5xx to the remedy plan's read of the
+    environment's deployments), before any write. Nobody consumes the queue: the steps are
+    driven by hand, on a context built with `context`."""
     bad = story.deploy("main", "v2")
-    assert story.sandbox.flush_webhooks(30), "the guard has recorded the deployment"
+    assert story.sandbox.flush_webhooks(30), "the guard has queued the deliveries"
+    handle_queued_deliveries(story)
     story.sandbox.add_fault(
-        FaultKind.SERVER_ERROR, path=f"/repos/{REPO}/check-runs/*", method="PATCH", times=None
+        FaultKind.SERVER_ERROR, path=f"/repos/{REPO}/deployments", method="GET", times=None
     )
     failing = build_context(
         story.settings(),

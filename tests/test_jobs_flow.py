@@ -135,15 +135,17 @@ def test_a_healthy_deployment_passes_with_its_table(
         assert "| health | watch | pass | 3 | 0 |" in summary
         assert [s["state"] for s in run.world.deployment_statuses(deployment_id)] == ["success"]
         kinds = [kind for kind, _ in run.world.timeline(deployment_id)]
+        # The check run is made after the smoke checks, and the decision noted before the
+        # verdict is published (guard/jobs/publish.py).
         assert kinds == [
             "policy_loaded",
-            "check_run_created",
             "smoke_recorded",
+            "check_run_created",
             "round_recorded",
             "round_recorded",
             "round_recorded",
-            "check_run_completed",
             "decision",
+            "check_run_completed",
             "verification_finished",
         ]
 

@@ -51,15 +51,20 @@ def test_jobs_are_named_messages_with_plain_arguments(tmp_path: Path) -> None:
         queue.schedule_round(7, 2, 15)
         queue.enqueue_resume(7)
         pending = queue.huey.pending()
+        # Due rounds and resumes go before the start jobs queued earlier (SQLite's queue
+        # dequeues by priority): a round is due at a time, a start can wait its turn.
         assert [(task.name, task.args) for task in pending] == [
+            ("run_round", (7, 1)),
+            ("resume_verification", (7,)),
             ("start_verification", (41,)),
             ("supersede", ("octo-org/shop", "production", 42)),
-            ("run_round", (7, 1)),
-            ("run_round", (7, 2)),
-            ("resume_verification", (7,)),
+        ]
+        # A round due later waits in huey's schedule, not in the queue.
+        assert [(task.name, task.args) for task in queue.huey.scheduled()] == [
+            ("run_round", (7, 2))
         ]
         # A later round carries its due time; huey keeps it in its schedule until then.
-        assert [task.eta is not None for task in pending] == [False, False, False, True, False]
+        assert [task.eta is not None for task in queue.huey.scheduled()] == [True]
         assert queue.pending() == 5
     finally:
         queue.close()
@@ -70,7 +75,9 @@ def test_the_same_api_runs_on_redis(tmp_path: Path, redis_url: str) -> None:
     name = f"deploy-guard-test-{uuid.uuid4().hex[:8]}"
     queue = make_queue(settings_for(tmp_path, GUARD_QUEUE_URL=redis_url), name=name)
     try:
-        assert type(queue.huey).__name__ == "RedisHuey"
+        # huey's Redis queue, in its priority form (guard.jobs.redis_queue).
+        assert type(queue.huey).__name__ == "GuardRedisHuey"
+        assert queue.huey.storage.priority is True
         assert queue.ping()
         queue.enqueue_verification(41)
         assert [(task.name, task.args) for task in queue.huey.pending()] == [

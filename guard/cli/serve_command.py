@@ -19,7 +19,7 @@ import click
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 8000
 DEFAULT_WORKERS: Final = 2
-EMBEDDED_WORKER_THREADS: Final = 2
+EMBEDDED_WORKER_THREADS: Final = 8
 
 BAD_SETTING: Final = "deploy-guard serve: {problem}"
 DATABASE_FAILED: Final = "deploy-guard serve: {url}: the database cannot be migrated ({why})"

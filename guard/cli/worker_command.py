@@ -27,7 +27,7 @@ EXIT_FAILED: Final = 1
 )
 @click.option(
     "--tick",
-    default=1.0,
+    default=0.1,
     show_default=True,
     type=click.FloatRange(min=0.01),
     help="Seconds between looks at the delayed jobs (watch rounds) that have come due.",

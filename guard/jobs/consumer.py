@@ -12,6 +12,8 @@ from types import TracebackType
 
 from huey.consumer import Consumer, Scheduler
 
+from guard.jobs.catch_up import catch_up_quietly
+from guard.jobs.deliveries import start_dispatcher
 from guard.jobs.options import WorkerOptions
 from guard.jobs.queue import QUEUE_NAME, JobQueue, make_queue
 from guard.observability.logs import get_logger
@@ -69,6 +71,13 @@ class Supervisor:
         self.health_checks = health_checks
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="guard-supervisor", daemon=True)
+        self._catch_up = threading.Thread(
+            target=catch_up_quietly,
+            args=(lambda: self.queue.jobs.ctx,),
+            kwargs={"force": True},
+            name="guard-catch-up",
+            daemon=True,
+        )
 
     def start(self) -> None:
         self._thread.start()
@@ -77,6 +86,8 @@ class Supervisor:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
+        if self._catch_up.is_alive():
+            self._catch_up.join(self.queue.options.shutdown_timeout_s)
 
     def reconcile(self) -> None:
         try:
@@ -86,6 +97,9 @@ class Supervisor:
             log.exception("reconcile.failed")
 
     def _run(self) -> None:
+        # Webhook deliveries GitHub failed to make while the guard was down (guard.jobs.catch_up),
+        # beside the first reconcile: redeliveries go a second apart, lost jobs need not wait.
+        self._catch_up.start()
         self.reconcile()
         while not self._stop.wait(self.queue.options.reconcile_every_s):
             self.reconcile()
@@ -109,6 +123,8 @@ class EmbeddedWorkers:
     def start(self) -> EmbeddedWorkers:
         self.consumer.start()
         self.supervisor.start()
+        # Queued webhook deliveries: their handlers run here, not in the web request.
+        self.deliveries = start_dispatcher(self.queue)
         log.info("workers.started", threads=self.consumer.workers, embedded=True)
         return self
 
@@ -117,6 +133,7 @@ class EmbeddedWorkers:
         if self._stopped:
             return
         self._stopped = True
+        self.deliveries.stop()
         self.supervisor.stop()
         self.consumer.stop(graceful=True)
         self.queue.close()
@@ -152,10 +169,13 @@ def run_workers(settings: Settings, options: WorkerOptions, *, name: str = QUEUE
     consumer = GuardConsumer(queue, threads=options.threads, embedded=False)
     supervisor = Supervisor(queue, consumer, health_checks=False)
     supervisor.start()
+    # Queued webhook deliveries: their handlers run here, not in the web request.
+    deliveries = start_dispatcher(queue)
     log.info("workers.started", threads=options.threads, embedded=False)
     try:
         consumer.run()
     finally:
+        deliveries.stop()
         supervisor.stop()
         queue.close()
         log.info("workers.stopped", embedded=False)

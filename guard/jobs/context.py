@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy.engine import Engine
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from guard.github.auth import GitHubAuth, auth_from_settings
@@ -17,6 +19,7 @@ from guard.observability.metrics import observe_github_call
 from guard.probes.network import NetworkPolicy
 from guard.settings import Settings
 from guard.store import make_engine, make_session_factory
+from guard.store.engine import READ_ONLY
 
 # PyGithub's own pacing, which GitHub asks for (serial requests, a second between writes).
 PACED_REQUESTS_S = 0.25
@@ -41,6 +44,8 @@ class JobContext:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
+    # Sessions that only read: on SQLite they start with a plain BEGIN, not the write lock.
+    readers: sessionmaker[Session]
     github: GitHubFactory
     scheduler: RoundScheduler
     options: WorkerOptions
@@ -99,6 +104,47 @@ def github_factory(settings: Settings, options: WorkerOptions) -> GitHubFactory:
     return client
 
 
+_HOLDS_WRITE_TURN = "guard_holds_write_turn"
+
+
+def take_turns_writing(engine: Engine) -> None:
+    """SQLite: let one thread of this process at a time wait for the database's write lock.
+
+    SQLite has one write lock per database, and a waiting writer polls for it. With every
+    worker thread polling, a process's threads were mostly polling one another (half of the
+    workers' samples in the scale benchmark): queued on a lock of the process instead, they
+    get the write lock handed over as soon as the thread before them commits, and only one
+    thread per process competes with other processes. Reads (read-only sessions) skip it.
+    """
+    if engine.dialect.name != "sqlite":
+        return
+    turn = threading.RLock()
+
+    def take(connection: Connection) -> None:
+        if connection.get_execution_options().get(READ_ONLY, False):
+            return
+        turn.acquire()
+        connection.info[_HOLDS_WRITE_TURN] = True
+
+    def give_back(info: dict[Any, Any]) -> None:
+        if info.pop(_HOLDS_WRITE_TURN, False):
+            turn.release()
+
+    # Before the listener that begins the transaction (and may wait for the write lock).
+    event.listen(engine, "begin", take, insert=True)
+    event.listen(engine, "commit", lambda connection: give_back(connection.info))
+    event.listen(engine, "rollback", lambda connection: give_back(connection.info))
+    # A BEGIN that failed (the busy timeout) ends in neither commit nor rollback.
+    event.listen(
+        engine,
+        "handle_error",
+        lambda context: (
+            give_back(context.connection.info) if context.connection is not None else None
+        ),
+    )
+    event.listen(engine, "checkin", lambda _dbapi, record: give_back(record.info))
+
+
 def build_context(
     settings: Settings,
     scheduler: RoundScheduler,
@@ -107,11 +153,13 @@ def build_context(
     clock: Callable[[], float] = time.time,
     github: GitHubFactory | None = None,
 ) -> JobContext:
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    take_turns_writing(engine)
     return JobContext(
         settings=settings,
         engine=engine,
         sessions=make_session_factory(engine),
+        readers=make_session_factory(engine, read_only=True),
         github=github or github_factory(settings, options),
         scheduler=scheduler,
         options=options,

@@ -7,7 +7,6 @@ import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -48,15 +47,45 @@ def smoke_budget_s(environment: Environment) -> float:
     return probe_budget_s(environment.smoke, 0)
 
 
-@dataclass
 class Job:
-    """The verification and deployment rows as this step last read them, and its means."""
+    """The verification and deployment rows as this step last read them, and its means.
 
-    ctx: JobContext
-    github: GitHubClient
-    row: Verification
-    deployment: Deployment
-    owner: str
+    The GitHub client is made on first use: an ordinary watch round never calls GitHub, and
+    a client per step costs more than the round's probe.
+    """
+
+    def __init__(
+        self,
+        ctx: JobContext,
+        github: GitHubClient | None,
+        row: Verification,
+        deployment: Deployment,
+        owner: str,
+        *,
+        lease_until: float | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self._github = github
+        self.row = row
+        self.deployment = deployment
+        self.owner = owner
+        # When the lease taken for this step ends on `ctx.clock` (None: unknown, so every
+        # `hold` asks the database).
+        self.lease_until = lease_until
+        # Set once a transaction of the step gave the lease back with its last write.
+        self.released = False
+
+    @property
+    def github(self) -> GitHubClient:
+        if self._github is None:
+            self._github = self.ctx.github(self.deployment.installation_id)
+        return self._github
+
+    def close(self) -> None:
+        """Close the GitHub client if the step made one."""
+        if self._github is not None:
+            self._github.close()
+            self._github = None
 
     @property
     def id(self) -> int:
@@ -96,9 +125,15 @@ class Job:
         with self.ctx.sessions.begin() as session:
             yield session
 
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A transaction that only reads: on SQLite it does not take the write lock."""
+        with self.ctx.readers.begin() as session:
+            yield session
+
     def reload(self) -> bool:
         """Read the rows again; False when the verification is gone (an ignored deployment)."""
-        with self.transaction() as session:
+        with self.reading() as session:
             loaded = load(session, self.row.id)
         if loaded is None:
             return False
@@ -107,11 +142,23 @@ class Job:
 
     def renew(self, extra_s: float = 0.0) -> bool:
         """Extend the lease before a long part of the step; False when it was lost."""
-        return claim(self.ctx, self.row.id, self.owner, self.ctx.options.lease_s + extra_s)
+        ttl_s = self.ctx.options.lease_s + extra_s
+        renewed = claim(self.ctx, self.row.id, self.owner, ttl_s)
+        self.lease_until = self.now() + ttl_s if renewed else None
+        return renewed
 
     def hold(self, extra_s: float = 0.0) -> None:
         """Extend the lease before a part that changes something; LeaseLost when another
-        worker has taken the verification over, which then does this part itself."""
+        worker has taken the verification over, which then does this part itself.
+
+        A lease this step took moments ago, with at least `extra_s` plus half a lease still
+        to run, is its own still: nobody can take an unexpired lease, so the database is
+        not asked again (a watch round's probes need seconds of a 60-second lease).
+        """
+        if self.lease_until is not None:
+            left_s = self.lease_until - self.now()
+            if left_s >= extra_s + self.ctx.options.lease_s / 2:
+                return
         if not self.renew(extra_s):
             raise LeaseLost(f"verification {self.row.id} was taken over by another worker")
 

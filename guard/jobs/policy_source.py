@@ -21,7 +21,8 @@ from guard.policy.models import Policy
 
 POLICY_PATH = ".github/deploy-guard.yml"
 PolicyRef = Literal["deployed", "default_branch"]
-# Pinned policies kept per process: a verification re-reads its own every round.
+# Valid policies by (repository, commit) kept per process: a verification re-reads its own
+# every round, and deployments of one commit share it.
 CACHE_SIZE = 128
 
 
@@ -72,10 +73,17 @@ def _asks_for_default_branch(text: str) -> bool:
 
 
 def read_policy(github: GitHubPort, repo: str, deployed_sha: str) -> PolicyOutcome:
-    """The policy that governs a deployment of `deployed_sha` to `repo`."""
+    """The policy that governs a deployment of `deployed_sha` to `repo`.
+
+    The branch and its head are asked each time (a branch moves); a valid policy already
+    read at a commit is not (a commit never changes): the process's cache answers for it.
+    """
     branch = github.default_branch(repo)
     head = github.get_branch_head(repo, branch)
-    at_head = github.get_file(repo, POLICY_PATH, head)
+    at_head: bytes | None = None
+    governing = _PINNED.get(repo, head)
+    if governing is None:
+        at_head = github.get_file(repo, POLICY_PATH, head)
     if at_head is not None:
         text = _decode(at_head)
         try:
@@ -84,9 +92,14 @@ def read_policy(github: GitHubPort, repo: str, deployed_sha: str) -> PolicyOutco
             if _asks_for_default_branch(text):
                 return PolicyInvalid(error, "default_branch", head)
         else:
-            if governing.policy_ref == "default_branch":
-                remember(repo, head, governing)
-                return PolicyFound(governing, "default_branch", head, branch)
+            remember(repo, head, governing)
+    if governing is not None and governing.policy_ref == "default_branch":
+        return PolicyFound(governing, "default_branch", head, branch)
+    if deployed_sha == head and governing is not None:
+        return PolicyFound(governing, "deployed", deployed_sha, branch)
+    cached = _PINNED.get(repo, deployed_sha)
+    if cached is not None:
+        return PolicyFound(cached, "deployed", deployed_sha, branch)
     deployed = at_head if deployed_sha == head else github.get_file(repo, POLICY_PATH, deployed_sha)
     if deployed is None:
         return PolicyMissing(deployed_sha)
@@ -130,6 +143,11 @@ def remember(repo: str, sha: str, policy: Policy) -> None:
 
 class PinnedPolicyGone(RuntimeError):  # noqa: N818 - reads as what happened
     """The policy a verification started with can no longer be read at its commit."""
+
+
+def cached_policy(repo: str, sha: str) -> Policy | None:
+    """The policy pinned at `repo`@`sha` if this process has it, without asking GitHub."""
+    return _PINNED.get(repo, sha)
 
 
 def pinned_policy(github: GitHubPort, repo: str, sha: str) -> Policy:

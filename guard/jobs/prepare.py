@@ -19,6 +19,7 @@ from guard.jobs.policy_source import (
     read_policy,
 )
 from guard.jobs.publish import show
+from guard.jobs.rollback_verdict import recognise_merged_revert
 from guard.observability.metrics import count_verification
 from guard.policy.types import format_duration
 from guard.report import check_run as render
@@ -92,6 +93,8 @@ def _where(found: PolicyFound) -> str:
 
 def prepare(job: Job) -> bool:
     """Fix the plan of a queued verification; False when it ended (ignored or invalid)."""
+    # Before any verdict: a merged revert's deployment is judged as the rollback it is.
+    recognise_merged_revert(job)
     outcome = read_policy(job.github, job.repo, job.deployment.sha)
     environment_name = job.deployment.environment
     if isinstance(outcome, PolicyMissing):

@@ -13,12 +13,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from huey import RedisHuey, SqliteHuey
+from huey import SqliteHuey
 from sqlalchemy.engine import make_url
 
 from guard.gate.background import followup_task, job_means
+from guard.jobs.catch_up import catch_up_quietly
 from guard.jobs.context import GitHubFactory, JobContext, build_context
 from guard.jobs.options import WorkerOptions
+from guard.jobs.owed_incidents import file_owed_incidents
+from guard.jobs.redis_queue import make_redis_huey
 from guard.jobs.steps import VerificationJobs
 from guard.observability.logs import get_logger
 from guard.settings import Settings
@@ -26,6 +29,8 @@ from guard.settings import Settings
 log = get_logger(__name__)
 
 QUEUE_NAME = "deploy-guard"
+# The priority of watch rounds and resumes over start jobs (0), where the storage has them.
+AHEAD_OF_STARTS = 10
 
 
 def _sqlite_path(queue_url: str) -> str:
@@ -36,7 +41,8 @@ def _sqlite_path(queue_url: str) -> str:
 
 
 def make_huey(queue_url: str, name: str = QUEUE_NAME) -> Any:
-    """huey on the queue URL's backend: SqliteHuey for sqlite:///file, RedisHuey for redis://."""
+    """huey on the queue URL's backend: SqliteHuey for sqlite:///file, for redis:// huey's
+    priority queue on Redis (guard.jobs.redis_queue, which takes over an older guard's jobs)."""
     scheme = urlsplit(queue_url).scheme
     # Results are never read: every outcome a job has is in the database.
     if scheme == "sqlite":
@@ -44,7 +50,7 @@ def make_huey(queue_url: str, name: str = QUEUE_NAME) -> Any:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         return SqliteHuey(name, filename=path, results=False, utc=True)
     if scheme in ("redis", "rediss"):
-        return RedisHuey(name, url=queue_url, results=False, utc=True)
+        return make_redis_huey(queue_url, name)
     raise ValueError(f"unsupported queue URL scheme {scheme!r} (sqlite or redis)")
 
 
@@ -61,6 +67,8 @@ class JobQueue:
         github: GitHubFactory | None = None,
     ) -> None:
         self.huey = huey
+        # Whether the storage dequeues by priority (both of ours do: SQLite and Redis).
+        self._priorities = bool(getattr(huey.storage, "priority", False))
         self.settings = settings
         self.options = options or WorkerOptions()
         self._clock = clock
@@ -100,12 +108,28 @@ class JobQueue:
     def schedule_round(self, verification_id: int, number: int, delay_s: float) -> None:
         """Round `number` as a delayed job: it waits in huey's schedule, not in a thread."""
         if delay_s > 0:
-            self._round.schedule((verification_id, number), delay=delay_s)
+            # Straight into huey's schedule: `.schedule()` would queue it first, for a worker
+            # to take it off the queue only to put it in the schedule.
+            self.huey.add_schedule(self._round.s(verification_id, number, **self._ahead(delay_s)))
         else:
-            self._round(verification_id, number)
+            self.huey.enqueue(self._round.s(verification_id, number, **self._ahead()))
+
+    def _ahead(self, delay_s: float | None = None) -> dict[str, float]:
+        """Options of a job that goes before start jobs: a watch round is due at a time, and
+        a start (reading the policy, making the check run) may as well wait its turn.
+
+        Only where the queue's storage orders by priority (SQLite, and Redis's sorted set);
+        a storage without priorities keeps every job in its order.
+        """
+        options: dict[str, float] = {}
+        if self._priorities:
+            options["priority"] = AHEAD_OF_STARTS
+        if delay_s is not None:
+            options["delay"] = delay_s
+        return options
 
     def enqueue_resume(self, verification_id: int) -> None:
-        self._resume(verification_id)
+        self.huey.enqueue(self._resume.s(verification_id, **self._ahead()))
 
     def pending(self) -> int:
         """Jobs waiting to run now plus delayed jobs waiting for their time."""
@@ -124,13 +148,38 @@ class JobQueue:
             return self._jobs
 
     def reconcile(self) -> int:
-        """Queue `resume` for every verification whose next job is overdue; how many."""
+        """Queue `resume` for every verification whose next job is overdue and not waiting
+        in the queue; how many.
+
+        A job still in the queue's storage (queued, or delayed in its schedule) will run: a
+        late one is a busy queue, not a lost job, and a `resume` beside it would only be one
+        more job for the same step. Only jobs that left the queue with a worker that then
+        died, or that failed, are missing from it.
+        """
         overdue = self.jobs.overdue()
+        if overdue:
+            waiting = self.waiting_verifications()
+            overdue = [
+                verification_id for verification_id in overdue if verification_id not in waiting
+            ]
         for verification_id in overdue:
             self.enqueue_resume(verification_id)
         if overdue:
             log.info("reconcile.resumed", verifications=overdue)
+        # Incidents owed by verifications that gave up (guard.jobs.owed_incidents).
+        file_owed_incidents(self.jobs.ctx)
+        # Webhook deliveries GitHub failed to make, every few minutes (guard.jobs.catch_up).
+        catch_up_quietly(lambda: self.jobs.ctx)
         return len(overdue)
+
+    def waiting_verifications(self) -> set[int]:
+        """Verifications that a round or resume job in the queue (or its schedule) names."""
+        names = {self._round.name, self._resume.name}
+        waiting: set[int] = set()
+        for task in [*self.huey.pending(), *self.huey.scheduled()]:
+            if task.name in names and task.args:
+                waiting.add(int(task.args[0]))
+        return waiting
 
     def _run_start(self, deployment_id: int) -> None:
         self.jobs.start(deployment_id)

@@ -24,7 +24,7 @@ from guard.store import (
     TimelineEvent,
     Verification,
     VerificationState,
-    add_timeline_event,
+    insert_timeline_event,
 )
 from guard.verification import Finished, RunRound, VerificationPlan
 from guard.verification import Verification as Engine
@@ -106,12 +106,37 @@ def open_verification(session: Session, deployment: Deployment, now: datetime) -
     return row
 
 
+# The statements of every watch round, built once: building them cost more than running them.
+_LOAD = (
+    sa.select(Verification, Deployment)
+    .join(Deployment, Deployment.id == Verification.deployment_id)
+    .where(Verification.id == sa.bindparam("load_verification"))
+    .execution_options(populate_existing=True)
+)
+_VERIFICATIONS = cast("sa.Table", Verification.__table__)
+_RESULTS = cast("sa.Table", ProbeResultRow.__table__)
+_INSERT_RESULTS = sa.insert(_RESULTS)
+_STORE_ROUND = (
+    sa.update(_VERIFICATIONS)
+    .where(
+        _VERIFICATIONS.c.id == sa.bindparam("round_verification"),
+        _VERIFICATIONS.c.rounds_done == sa.bindparam("round_before"),
+        _VERIFICATIONS.c.state == VerificationState.WATCHING,
+        _VERIFICATIONS.c.verdict.is_(None),
+    )
+    .values(
+        rounds_done=sa.bindparam("round_number"),
+        next_round_at=sa.bindparam("round_next_at"),
+    )
+)
+
+
 def load(session: Session, verification_id: int) -> tuple[Verification, Deployment] | None:
     """The verification and its deployment as the database has them now."""
-    row = session.get(Verification, verification_id, populate_existing=True)
-    if row is None:
+    found = session.execute(_LOAD, {"load_verification": verification_id}).first()
+    if found is None:
         return None
-    deployment = session.get_one(Deployment, row.deployment_id, populate_existing=True)
+    row, deployment = found
     return row, deployment
 
 
@@ -146,7 +171,7 @@ def note(
     verification_id: int | None = None,
     deployment_id: int | None = None,
 ) -> None:
-    add_timeline_event(
+    insert_timeline_event(
         session,
         kind,
         message,
@@ -253,8 +278,9 @@ def store_check_run_id(session: Session, verification_id: int, check_run_id: int
 
 
 def _add_results(session: Session, verification_id: int, results: Sequence[ProbeResult]) -> None:
-    session.add_all(ProbeResultRow.from_result(verification_id, result) for result in results)
-    session.flush()
+    if results:
+        values = [ProbeResultRow.values_of(verification_id, result) for result in results]
+        session.execute(_INSERT_RESULTS, values)
 
 
 def store_smoke(
@@ -297,6 +323,18 @@ def store_round(
     now: float,
 ) -> bool:
     """Round `number`'s results and the state they lead to, only if round number-1 is the last."""
+    if verdict is None:
+        # The common case, an ordinary round, on its prebuilt statement.
+        parameters = {
+            "round_verification": verification_id,
+            "round_before": number - 1,
+            "round_number": number,
+            "round_next_at": next_round_at(engine, now),
+        }
+        result = cast("CursorResult[tuple[()]]", session.execute(_STORE_ROUND, parameters))
+        if result.rowcount == 1:
+            _add_results(session, verification_id, results)
+        return result.rowcount == 1
     changed = _changed(
         session,
         _update(

@@ -8,32 +8,39 @@ next round is a delayed job: no worker sleeps through a bake window.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from guard.github.errors import GitHubError
 from guard.jobs import publish, records
 from guard.jobs.context import JobContext
+from guard.jobs.engine_cache import EngineCache, EngineKey
 from guard.jobs.job import (
     Job,
     LeaseLost,
-    claim,
     lease_owner,
     log,
     release,
     round_budget_s,
     smoke_budget_s,
 )
-from guard.jobs.policy_source import pinned_policy
+from guard.jobs.policy_source import cached_policy, pinned_policy
 from guard.jobs.prepare import prepare
+from guard.jobs.progress import progress_due
 from guard.observability.metrics import observe_probe
 from guard.outcomes import ProbeResult, Verdict
 from guard.policy.models import Environment, Policy
+from guard.policy.secrets import SECRET_PREFIX, secret_values
+from guard.probes.http import ReusedSessions
 from guard.probes.suite import ProbeSuite
 from guard.severity import decide
-from guard.store import Deployment, Verification, VerificationState
+from guard.store import Deployment, Verification, VerificationState, claim_lease, release_lease
 from guard.verification import Finished, RunRound, RunSmoke
 from guard.verification import Verification as Engine
 
@@ -56,6 +63,21 @@ class FollowUp:
     delay_s: float
 
 
+@dataclass
+class Claimed:
+    """What the step's first transaction found: the lease taken, the rows, the engine state.
+
+    `job` is None when the lease was taken but there is nothing to do (a final state). The
+    engine comes from this process's cache when the row says it is current; otherwise the
+    stored results were read in the same transaction, under `key`.
+    """
+
+    job: Job | None
+    key: EngineKey | None = None
+    engine: Engine | None = None
+    results: list[ProbeResult] | None = None
+
+
 def _outcome(results: list[ProbeResult]) -> str:
     failed = [result for result in results if result.failed]
     if not failed:
@@ -68,6 +90,16 @@ class VerificationJobs:
 
     def __init__(self, ctx: JobContext) -> None:
         self.ctx = ctx
+        self.engines = EngineCache()
+        # What probes expand `${GUARD_SECRET_*}` from, read once: a worker's environment is
+        # fixed when it starts, and reading all of it for each probe suite cost more than a
+        # round's probe.
+        self.probe_environ = {
+            name: value for name, value in os.environ.items() if name.startswith(SECRET_PREFIX)
+        }
+        self.probe_secrets = secret_values(self.probe_environ)
+        self.network = ctx.network
+        self.probe_sessions = ReusedSessions()
 
     # -- entry points ----------------------------------------------------------------------
     def start(self, deployment_github_id: int) -> None:
@@ -136,12 +168,15 @@ class VerificationJobs:
     def advance(self, verification_id: int, expected_round: int | None = None) -> None:
         """Take the lease and do the verification's next step (`expected_round` if given)."""
         owner = lease_owner()
-        if not claim(self.ctx, verification_id, owner, self.ctx.options.lease_s):
+        claimed = self._claim(verification_id, owner)
+        if claimed is None:
             log.info("verification.busy", verification=verification_id, round=expected_round)
             return
+        job = claimed.job
         follow_up: FollowUp | None = None
         try:
-            follow_up = self._advance(verification_id, owner, expected_round)
+            if job is not None:
+                follow_up = self._step(claimed, job, expected_round)
         except LeaseLost:
             # Not a failure: the worker that took over goes on from the stored state.
             log.warning("verification.lease_lost", verification=verification_id)
@@ -149,26 +184,59 @@ class VerificationJobs:
             log.exception("verification.step_failed", verification=verification_id)
             self._failed(verification_id, owner, error)
         finally:
-            release(self.ctx, verification_id, owner)
+            if job is not None:
+                job.close()
+            # An ordinary round gave the lease back with its results, in one transaction.
+            if job is None or not job.released:
+                release(self.ctx, verification_id, owner)
         # Scheduled only after the lease is given back, or a prompt round would find it taken.
         if follow_up is not None:
             self.ctx.scheduler.schedule_round(verification_id, follow_up.number, follow_up.delay_s)
 
-    def _advance(
-        self, verification_id: int, owner: str, expected_round: int | None
-    ) -> FollowUp | None:
+    def _claim(self, verification_id: int, owner: str) -> Claimed | None:
+        """Take the lease and read what the step needs, in one transaction; None when the
+        lease is someone else's (or the verification is gone)."""
+        now = self.ctx.clock()
+        ttl_s = self.ctx.options.lease_s
         with self.ctx.sessions.begin() as session:
+            taken = claim_lease(
+                session,
+                verification_id,
+                owner,
+                ttl=timedelta(seconds=ttl_s),
+                now=records.moment(now),
+            )
+            if not taken:
+                return None
             loaded = records.load(session, verification_id)
-        if loaded is None or loaded[0].state in records.FINAL_STATES:
-            return None
-        row, deployment = loaded
-        github = self.ctx.github(deployment.installation_id)
-        try:
-            return self._step(Job(self.ctx, github, row, deployment, owner), expected_round)
-        finally:
-            github.close()
+            if loaded is None or loaded[0].state in records.FINAL_STATES:
+                return Claimed(None)
+            row, deployment = loaded
+            job = Job(self.ctx, None, row, deployment, owner, lease_until=now + ttl_s)
+            if not _watching(row, deployment):
+                return Claimed(job)
+            key = EngineKey.of(row)
+            engine = self.engines.take(key)
+            results = None if engine is not None else records.stored_results(session, row.id)
+        return Claimed(job, key, engine, results)
 
-    def _step(self, job: Job, expected_round: int | None) -> FollowUp | None:
+    def _engine(self, claimed: Claimed, job: Job) -> Engine:
+        """The engine of the stored state: the claim's when the row has not moved since
+        (a step that prepared the plan or found its check run read the row again)."""
+        if claimed.key is not None and claimed.key == EngineKey.of(job.row):
+            if claimed.engine is not None:
+                return claimed.engine
+            if claimed.results is not None:
+                return records.restore_engine(job.row, claimed.results)
+        with job.reading() as session:
+            results = records.stored_results(session, job.id)
+        return records.restore_engine(job.row, results)
+
+    def _keep(self, job: Job, engine: Engine) -> None:
+        """Keep an engine the step did not advance, for the verification's next step."""
+        self.engines.put(EngineKey.of(job.row), engine)
+
+    def _step(self, claimed: Claimed, job: Job, expected_round: int | None) -> FollowUp | None:
         if job.row.verdict is not None:
             publish.finish(job)
             return None
@@ -177,11 +245,12 @@ class VerificationJobs:
             return None
         if job.row.state is VerificationState.QUEUED and not prepare(job):
             return None
-        policy = pinned_policy(job.github, job.repo, job.row.policy_sha or job.deployment.sha)
+        sha = job.row.policy_sha or job.deployment.sha
+        # The pinned policy is cached per process: a round asks GitHub for nothing.
+        policy = cached_policy(job.repo, sha) or pinned_policy(job.github, job.repo, sha)
         environment = policy.environments[job.deployment.environment]
         publish.ensure_check_run(job, has_smoke=bool(environment.smoke))
-        with job.transaction() as session:
-            engine = records.restore_engine(job.row, records.stored_results(session, job.id))
+        engine = self._engine(claimed, job)
         now = job.now()
         step = engine.next_step(now)
         if isinstance(step, Finished):
@@ -190,27 +259,37 @@ class VerificationJobs:
         if isinstance(step, RunSmoke):
             if expected_round is not None:
                 job.log.info("round.early", round=expected_round)
+                self._keep(job, engine)
                 return None
             return self._smoke(job, policy, environment, engine)
         assert isinstance(step, RunRound)
         if expected_round is not None and expected_round != step.number:
             # Round `expected_round` is recorded already (a duplicate) or not next (stale).
             job.log.info("round.skipped", round=expected_round, next=step.number)
+            self._keep(job, engine)
             return None
         wait = step.wait_s(now)
         if wait > EARLY_TOLERANCE_S:
+            self._keep(job, engine)
             return FollowUp(step.number, wait)
         return self._round(job, policy, environment, engine, step.number)
 
     # -- the parts of a step ---------------------------------------------------------------
-    def _suite(self, job: Job, environment: Environment) -> ProbeSuite:
-        return ProbeSuite(
-            environment,
-            base_url=job.deployment.environment_url,
-            network=self.ctx.network,
-            clock=self.ctx.clock,
-            no_base_url_hint=NO_BASE_URL_HINT,
-        )
+    @contextmanager
+    def _suite(self, job: Job, environment: Environment) -> Iterator[ProbeSuite]:
+        with (
+            self.probe_sessions.session(self.network, self.probe_secrets) as session,
+            ProbeSuite(
+                environment,
+                base_url=job.deployment.environment_url,
+                network=self.network,
+                environ=self.probe_environ,
+                clock=self.ctx.clock,
+                no_base_url_hint=NO_BASE_URL_HINT,
+                session=session,
+            ) as suite,
+        ):
+            yield suite
 
     def _verdict_columns(
         self,
@@ -241,19 +320,30 @@ class VerificationJobs:
         job.reload()
         publish.finish(job)
 
-    def _after(self, job: Job, engine: Engine, verdict: Verdict | None) -> FollowUp | None:
-        job.reload()
+    def _after(
+        self, job: Job, engine: Engine, verdict: Verdict | None, show_progress: bool
+    ) -> FollowUp | None:
+        """What follows a stored step: the verdict published, progress shown when due, or
+        just the next round."""
         if verdict is not None:
+            job.reload()
             publish.finish(job)
             return None
-        try:
-            publish.show_progress(job, engine)
-        except GitHubError as error:
-            # Progress is a courtesy: the watch goes on, and the next round tries again.
-            job.log.warning("check_run.progress_not_shown", error=str(error))
+        if show_progress:
+            try:
+                publish.show_progress(job, engine)
+            except GitHubError as error:
+                # Progress is a courtesy: the watch goes on, and a later round shows it.
+                job.log.warning("check_run.progress_not_shown", error=str(error))
         step = engine.next_step(job.now())
         assert isinstance(step, RunRound)
         return FollowUp(step.number, step.wait_s(job.now()))
+
+    def _give_back_with(self, session: Session, job: Job, gives_back: bool) -> None:
+        """Release the lease in the step's storing transaction when nothing follows it that
+        needs the lease (no verdict to publish, no progress to show): one transaction less."""
+        if gives_back and release_lease(session, job.id, job.owner):
+            job.released = True
 
     def _smoke(
         self, job: Job, policy: Policy, environment: Environment, engine: Engine
@@ -262,9 +352,17 @@ class VerificationJobs:
         with self._suite(job, environment) as suite:
             results = suite.run_smoke()
         now = job.now()
+        failures_before = engine.failures_so_far
         engine.record_smoke(results, now)
         verdict = records.finished_step(engine, now)
         columns = self._verdict_columns(job, policy, environment, verdict, now)
+        # The check run is made after the smoke checks (see publish.ensure_check_run).
+        show_progress = job.row.check_run_id is None or progress_due(
+            engine.plan,
+            engine.rounds_done,
+            failures_before=failures_before,
+            failures_after=engine.failures_so_far,
+        )
         passed = sum(not result.failed for result in results)
         with job.transaction() as session:
             stored = records.store_smoke(
@@ -275,11 +373,12 @@ class VerificationJobs:
                 records.note(
                     session, "smoke_recorded", message, at=job.moment(), verification_id=job.id
                 )
+                self._give_back_with(session, job, verdict is None and not show_progress)
         if not stored:
             job.log.warning("smoke.already_recorded")
             return None
         _observe(results)
-        return self._after(job, engine, verdict)
+        return self._after(job, engine, verdict, show_progress)
 
     def _round(
         self,
@@ -293,9 +392,16 @@ class VerificationJobs:
         with self._suite(job, environment) as suite:
             results = suite.run_round(number)
         now = job.now()
+        failures_before = engine.failures_so_far
         engine.record_round(number, results, now)
         verdict = records.finished_step(engine, now)
         columns = self._verdict_columns(job, policy, environment, verdict, now)
+        show_progress = progress_due(
+            engine.plan,
+            number,
+            failures_before=failures_before,
+            failures_after=engine.failures_so_far,
+        )
         with job.transaction() as session:
             stored = records.store_round(
                 session,
@@ -313,11 +419,15 @@ class VerificationJobs:
                 records.note(
                     session, "round_recorded", message, at=job.moment(), verification_id=job.id
                 )
+                self._give_back_with(session, job, verdict is None and not show_progress)
         if not stored:
             job.log.warning("round.already_recorded", round=number)
             return None
         _observe(results)
-        return self._after(job, engine, verdict)
+        if verdict is None:
+            # The engine now stands for the row as stored: the next round starts from it.
+            self.engines.put(EngineKey.of(job.row).after_round(number), engine)
+        return self._after(job, engine, verdict, show_progress)
 
     def _failed(self, verification_id: int, owner: str, error: Exception) -> None:
         """Note the failed attempt; after too many, stop the verification and say why."""
@@ -339,14 +449,24 @@ class VerificationJobs:
             if count < limit or loaded is None:
                 return
             row, deployment = loaded
-            github = self.ctx.github(deployment.installation_id)
+            job = Job(self.ctx, None, row, deployment, owner)
             try:
-                publish.give_up(Job(self.ctx, github, row, deployment, owner), count, text)
+                publish.give_up(job, count, text)
             finally:
-                github.close()
+                job.close()
         except Exception:
             # The database itself may be what failed: the reconciler tries again later.
             log.exception("verification.failure_not_recorded", verification=verification_id)
+
+
+def _watching(row: Verification, deployment: Deployment) -> bool:
+    """Whether the step will run the engine: a plan, no verdict, not superseded."""
+    return (
+        row.plan is not None
+        and row.started_at is not None
+        and row.verdict is None
+        and deployment.superseded_by_id is None
+    )
 
 
 def _observe(results: list[ProbeResult]) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -42,6 +45,9 @@ IS_A_DIRECTORY = "cannot read the policy: it is a directory, not a file"
 NO_PERMISSION = "cannot read the policy: permission denied"
 CANNOT_READ = "cannot read the policy: {reason}"
 NOT_UTF8 = "cannot read the policy: it is not UTF-8 text (byte {byte} at offset {offset})"
+# Valid policies kept by their text per process: a guard reads the same few policies for
+# every deployment, and parsing with line numbers costs more than the rest of a start step.
+PARSED_CACHE_SIZE = 64
 
 
 def _line_for(locations: dict[KeyPath, Location], loc: KeyPath, *, at_key: bool) -> int:
@@ -101,12 +107,59 @@ def _version_issue(document: SourceDocument, filename: str) -> PolicyIssue | Non
     )
 
 
+class _ParsedPolicies:
+    """Valid policies by (file name, SHA-256 of the text), least recently used dropped.
+
+    A loaded policy depends on nothing but its text and the file name its errors would
+    carry, and is immutable (frozen models), so one object serves every caller. Only valid
+    policies are kept: an invalid one is rare, and its error is raised afresh each time.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._items: OrderedDict[tuple[str, bytes], Policy] = OrderedDict()
+
+    @staticmethod
+    def key(text: str, filename: str) -> tuple[str, bytes]:
+        # The digest, not the text: a policy may be large, and the key is all that is kept.
+        return filename, hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+
+    def get(self, key: tuple[str, bytes]) -> Policy | None:
+        with self._lock:
+            policy = self._items.get(key)
+            if policy is not None:
+                self._items.move_to_end(key)
+            return policy
+
+    def put(self, key: tuple[str, bytes], policy: Policy) -> None:
+        with self._lock:
+            self._items[key] = policy
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+_PARSED = _ParsedPolicies(PARSED_CACHE_SIZE)
+
+
 def load_policy(text: str, filename: str = DEFAULT_FILENAME) -> Policy:
     """Validate policy YAML; raise PolicyError with every problem, by line, when it is not valid.
 
     `${GUARD_SECRET_*}` placeholders are checked but kept as written: the probes fill them at
-    run time from the guard's own environment, so a loaded policy never holds a secret.
+    run time from the guard's own environment, so a loaded policy never holds a secret. The
+    same text loaded again in this process is the same Policy, without parsing it again.
     """
+    key = _ParsedPolicies.key(text, filename)
+    cached = _PARSED.get(key)
+    if cached is not None:
+        return cached
+    policy = _parse_policy(text, filename)
+    _PARSED.put(key, policy)
+    return policy
+
+
+def _parse_policy(text: str, filename: str) -> Policy:
     document = read_yaml(text, filename)
     if document.value is None:
         raise PolicyError([PolicyIssue(filename, 1, "", EMPTY_POLICY)])

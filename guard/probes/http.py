@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import http.client
 import os
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -80,6 +82,34 @@ def prepare_call(check: HttpCheck, url: str, environ: Mapping[str, str]) -> Prep
         json_body=_expand_json(request.json_body, environ) if request else None,
         body=expand_secrets(request.body, environ) if request and request.body else None,
     )
+
+
+class ReusedSessions:
+    """One probe session per thread and network policy, reused from one step to the next.
+
+    Making a session (its policy-checking connection pools) cost more than a round's probe.
+    Nothing of one step reaches the next: after each, its cookies are dropped and its
+    connections closed, so every step connects afresh, as with a new session: the connected
+    address is checked each time, and a kept-alive connection the target closes between two
+    rounds can never fail a probe.
+    """
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    @contextmanager
+    def session(self, network: NetworkPolicy, secrets: Iterable[str]) -> Iterator[requests.Session]:
+        sessions: dict[tuple[NetworkPolicy, tuple[str, ...]], requests.Session]
+        sessions = self._local.__dict__.setdefault("sessions", {})
+        key = (network, tuple(secrets))
+        session = sessions.get(key)
+        if session is None:
+            session = sessions[key] = open_session(network, key[1])
+        try:
+            yield session
+        finally:
+            session.cookies.clear()
+            session.close()
 
 
 class HttpProber:

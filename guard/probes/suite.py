@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
 
+import requests
+
 from guard.outcomes import Phase, ProbeResult
 from guard.policy.models import Environment, HttpCheck, MetricCheck
 from guard.policy.secrets import secret_values
@@ -31,12 +33,15 @@ class ProbeSuite:
         monotonic: Callable[[], float] = time.monotonic,
         aws_endpoint_url: str | None = None,
         no_base_url_hint: str = NO_BASE_URL_HINT,
+        session: requests.Session | None = None,
     ) -> None:
         self.environment = environment
         # The policy's url wins; the deployment's URL (or --url) fills in when it has none.
         self.base_url = environment.url or base_url
         environ = os.environ if environ is None else environ
-        self.session = open_session(network, secret_values(environ))
+        # A session handed in (the job workers reuse theirs) is its owner's to close.
+        self._owns_session = session is None
+        self.session = session or open_session(network, secret_values(environ))
         self.http = HttpProber(
             environ=environ,
             clock=clock,
@@ -61,7 +66,8 @@ class ProbeSuite:
         self.close()
 
     def close(self) -> None:
-        self.session.close()
+        if self._owns_session:
+            self.session.close()
 
     @property
     def watch_probes(self) -> list[HttpCheck]:

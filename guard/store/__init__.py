@@ -30,7 +30,7 @@ from guard.store.only_once import (
     record_known_bad,
     set_installation,
 )
-from guard.store.timeline import add_timeline_event, deployment_timeline
+from guard.store.timeline import add_timeline_event, deployment_timeline, insert_timeline_event
 
 __all__ = [
     "Delivery",
@@ -57,6 +57,7 @@ __all__ = [
     "current_revision",
     "deployment_timeline",
     "head_revision",
+    "insert_timeline_event",
     "lock_environment",
     "make_engine",
     "make_session_factory",

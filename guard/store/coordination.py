@@ -13,6 +13,32 @@ from sqlalchemy.orm import Session
 from guard.store.base import utcnow
 from guard.store.models import Verification
 
+# Built once: a watch round claims and releases a lease each, and building the statements
+# cost more than running them.
+_VERIFICATIONS = cast("sa.Table", Verification.__table__)
+_CLAIM = (
+    sa.update(_VERIFICATIONS)
+    .where(
+        _VERIFICATIONS.c.id == sa.bindparam("lease_verification"),
+        sa.or_(
+            _VERIFICATIONS.c.lease_owner.is_(None),
+            _VERIFICATIONS.c.lease_owner == sa.bindparam("lease_claimant"),
+            _VERIFICATIONS.c.lease_expires_at < sa.bindparam("lease_now"),
+        ),
+    )
+    .values(
+        lease_owner=sa.bindparam("lease_claimant"), lease_expires_at=sa.bindparam("lease_until")
+    )
+)
+_RELEASE = (
+    sa.update(_VERIFICATIONS)
+    .where(
+        _VERIFICATIONS.c.id == sa.bindparam("lease_verification"),
+        _VERIFICATIONS.c.lease_owner == sa.bindparam("lease_claimant"),
+    )
+    .values(lease_owner=None, lease_expires_at=None)
+)
+
 
 def claim_lease(
     session: Session,
@@ -28,30 +54,20 @@ def claim_lease(
     that died leaves a lease that simply expires, so its work can be resumed.
     """
     now = now or utcnow()
-    free = sa.or_(
-        Verification.lease_owner.is_(None),
-        Verification.lease_owner == owner,
-        Verification.lease_expires_at < now,
-    )
-    statement = (
-        sa.update(Verification)
-        .where(Verification.id == verification_id, free)
-        .values(lease_owner=owner, lease_expires_at=now + ttl)
-        .execution_options(synchronize_session=False)
-    )
-    result = cast("CursorResult[tuple[()]]", session.execute(statement))
+    parameters = {
+        "lease_verification": verification_id,
+        "lease_claimant": owner,
+        "lease_now": now,
+        "lease_until": now + ttl,
+    }
+    result = cast("CursorResult[tuple[()]]", session.execute(_CLAIM, parameters))
     return result.rowcount == 1
 
 
 def release_lease(session: Session, verification_id: int, owner: str) -> bool:
     """Give the lease back; False when `owner` no longer held it."""
-    statement = (
-        sa.update(Verification)
-        .where(Verification.id == verification_id, Verification.lease_owner == owner)
-        .values(lease_owner=None, lease_expires_at=None)
-        .execution_options(synchronize_session=False)
-    )
-    result = cast("CursorResult[tuple[()]]", session.execute(statement))
+    parameters = {"lease_verification": verification_id, "lease_claimant": owner}
+    result = cast("CursorResult[tuple[()]]", session.execute(_RELEASE, parameters))
     return result.rowcount == 1
 
 
