@@ -25,8 +25,8 @@ from guard.github.port import GitHubPort
 from guard.remedies import gitwork, messages, statuses
 from guard.remedies.errors import GitCommandError, RemedyError
 from guard.remedies.models import FailedDeployment, StepResult, short
-from guard.remedies.workflow import bind_remedy_deployment
-from guard.store import Deployment, Remedy, RemedyState
+from guard.remedies.workflow import awaiting_deployment, bind_remedy_deployment
+from guard.store import Deployment, Remedy
 from guard.store.timeline import add_timeline_event
 
 if TYPE_CHECKING:
@@ -222,16 +222,9 @@ def waiting_reverts(session: Session, deployment: Deployment) -> list[WaitingRev
         sa.select(Remedy, failed.github_id)
         .join(failed, failed.id == Remedy.deployment_id)
         .where(
-            failed.repository == deployment.repository,
-            failed.environment == deployment.environment,
-            failed.github_id < deployment.github_id,
-            failed.id != deployment.id,
-            Remedy.strategy == "revert_pr",
-            Remedy.state == RemedyState.DONE,
-            Remedy.dry_run.is_(False),
+            *awaiting_deployment(failed, deployment, "revert_pr"),
             Remedy.pull_request_number.is_not(None),
             Remedy.created_commit_sha.is_not(None),
-            Remedy.created_deployment_id.is_(None),
         )
         .order_by(Remedy.id.desc())
     ).all()

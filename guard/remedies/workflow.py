@@ -86,6 +86,24 @@ def run(job: RemedyJob) -> StepResult:
     return StepResult(message=result)
 
 
+def awaiting_deployment(
+    failed: type[Deployment], deployment: Deployment, strategy: str
+) -> list[sa.ColumnElement[bool]]:
+    """The conditions for a done, acted `strategy` remedy of a deployment (`failed`, joined
+    on `Remedy.deployment_id`) older than `deployment` to its environment, still waiting
+    for the deployment that ships it."""
+    return [
+        failed.repository == deployment.repository,
+        failed.environment == deployment.environment,
+        failed.github_id < deployment.github_id,
+        failed.id != deployment.id,
+        Remedy.strategy == strategy,
+        Remedy.state == RemedyState.DONE,
+        Remedy.dry_run.is_(False),
+        Remedy.created_deployment_id.is_(None),
+    ]
+
+
 def bind_remedy_deployment(session: Session, waiting: Remedy, deployment: Deployment) -> bool:
     """Make `deployment` the one deployment of remedy `waiting`: a conditional update, so
     that of two replicas recording it at once only one binds it. False when already bound."""
@@ -114,16 +132,7 @@ def adopt_rollback_deployment(session: Session, deployment: Deployment) -> Remed
     waiting = session.scalars(
         sa.select(Remedy)
         .join(failed, failed.id == Remedy.deployment_id)
-        .where(
-            failed.repository == deployment.repository,
-            failed.environment == deployment.environment,
-            failed.github_id < deployment.github_id,
-            failed.id != deployment.id,
-            Remedy.strategy == "workflow",
-            Remedy.state == RemedyState.DONE,
-            Remedy.dry_run.is_(False),
-            Remedy.created_deployment_id.is_(None),
-        )
+        .where(*awaiting_deployment(failed, deployment, "workflow"))
         .order_by(Remedy.id.desc())
         .limit(1)
     ).first()
