@@ -156,7 +156,9 @@ class RemedyWorld:
         )
         return RemedyRequest(
             repo=REPO,
-            failed=FailedDeployment.from_github(failed, self.installation_id),
+            failed=FailedDeployment.from_github(
+                failed, self.client().own_identity, self.installation_id
+            ),
             rollback=rollback,
             reasons=options.pop("reasons", (REASON,)),
             run_url=RUN_URL,

@@ -346,7 +346,22 @@ def test_a_deployment_forging_our_key_is_not_taken_for_our_rollback(shop: Remedy
     _, bad = story(shop)
     key = f"deploy-guard:rollback:{REPO}:{bad.id}"
     claim = {"deploy_guard": {"remedy_of": bad.id, "idempotency_key": key}}
-    forged = shop.deploy("main", "in_progress", payload=claim)
+    # Of another task: a newer deployment of the same task would supersede the failed one.
+    created = requests.post(
+        f"{shop.sandbox.base_url}/repos/{REPO}/deployments",
+        headers={"Authorization": f"token {shop.owner_token}"},
+        json={
+            "ref": "main",
+            "environment": ENVIRONMENT,
+            "task": "deploy:forged",
+            "payload": claim,
+            "auto_merge": False,
+            "required_contexts": [],
+        },
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    forged = shop.listed(created.json()["id"])
 
     outcome = execute_remedy(shop.context(), shop.request(bad))
 
@@ -361,3 +376,36 @@ def test_a_deployment_forging_our_key_is_not_taken_for_our_rollback(shop: Remedy
     assert len(shop.deployments()) == 4
     row = shop.row(forged.id)
     assert row is None or not row.is_remedy
+
+
+def test_a_newer_deployment_claiming_to_be_our_rollback_still_supersedes(
+    shop: RemedyWorld,
+) -> None:
+    """`remedy_of` in a payload is anyone's to write: only GitHub's creator makes a newer
+    deployment this remedy's own, so the pipeline's claim is a newer deployment like any."""
+    _, bad = story(shop)
+    claim = {"deploy_guard": {"remedy_of": bad.id, "strategy": "redeploy"}}
+    forged = shop.deploy("v1.3.2", payload=claim)
+    mark = shop.sandbox.calls.last_seq
+
+    outcome = execute_remedy(shop.context(), shop.request(bad))
+
+    assert outcome.kind is OutcomeKind.REFUSED, outcome.message
+    assert f"superseded by deployment {forged.id}" in outcome.message
+    assert shop.writes(mark) == []
+
+
+def test_a_failed_deployment_claiming_to_be_a_rollback_is_rolled_back(shop: RemedyWorld) -> None:
+    """A payload saying "rollback" does not spare a deployment the guard did not make."""
+    good = shop.deploy("v1.3.2")
+    shop.record(good, VerdictKind.PASS)
+    claim = {"deploy_guard": {"remedy_of": good.id, "strategy": "redeploy"}}
+    bad = shop.deploy("main", payload=claim)
+    shop.record(bad, VerdictKind.FAIL)
+
+    request = shop.request(bad)
+    outcome = execute_remedy(shop.context(), request)
+
+    assert not request.failed.is_remedy
+    assert outcome.kind is OutcomeKind.DONE, outcome.message
+    assert shop.listed(outcome.created_deployment_id or 0).creator_login == "deploy-guard[bot]"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import cast
 
 import pytest
+import sqlalchemy as sa
 
 from guard.github.retry import RetryPolicy
 from guard.jobs import publish
@@ -23,11 +24,11 @@ from guard.jobs.consumer import EmbeddedWorkers, start_embedded_workers
 from guard.jobs.context import build_context
 from guard.jobs.job import lease_owner
 from guard.jobs.options import WorkerOptions
-from guard.jobs.owed_incidents import file_owed_incidents, owed
+from guard.jobs.owed_incidents import file_owed_incident, file_owed_incidents, owed
 from guard.jobs.queue import make_queue
 from guard.jobs.records import moment
 from guard.sandbox import FaultKind
-from guard.store import RemedyState, VerificationState
+from guard.store import RemedyState, TimelineEvent, VerificationState
 from tests.jobs_world import wait_for
 from tests.story_world import (
     GOOD_TAG,
@@ -149,6 +150,43 @@ def test_giving_up_files_the_owed_incident_at_once_when_github_answers(tmp_path:
         assert gave_up.state is VerificationState.ERROR
         assert owed_now(story) == []
         assert len(story.remedies()) == 1
+
+
+def test_the_owed_incident_also_posts_the_failure_status_never_posted_once(
+    tmp_path: Path,
+) -> None:
+    """The status comes after the issue in a step: a refused issue left the failed
+    deployment without its `failure` until the owed incident was filed."""
+    with story_world(tmp_path) as story:
+        with workers(story):
+            story.deploy_good()
+        story.break_main()
+        refuse_issues(story)
+        with failing_workers(story, NO_RECONCILER):
+            bad = story.deploy("main", "v2")
+            wait_for("the rollback", lambda: story.remedies() or None)
+            wait_for("the verdict", lambda: judged(story, bad))
+            wait_for("the refused issue", lambda: story.sandbox.calls.matching("POST", ISSUES))
+        story.sandbox.clear_faults()
+        assert "failure" not in story.statuses(bad)
+        waiting = story.verification(bad)
+        assert waiting is not None
+
+        context = build_context(story.settings(), Unscheduled(), STORY)
+        try:
+            publish.give_up(job_for(context, waiting.id, lease_owner()), 10, "the last error")
+            assert story.statuses(bad).count("failure") == 1
+            # Filing it again (a repeated pass) posts nothing more: the timeline says it is told.
+            file_owed_incident(job_for(context, waiting.id, lease_owner()))
+        finally:
+            context.close()
+
+        assert story.statuses(bad).count("failure") == 1
+        with story.session() as session:
+            kinds = session.scalars(
+                sa.select(TimelineEvent.kind).where(TimelineEvent.verification_id == waiting.id)
+            ).all()
+        assert kinds.count("deployment_status") == 1
 
 
 @pytest.fixture(

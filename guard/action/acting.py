@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,8 +32,7 @@ from guard.action.report import Note
 from guard.action.runner_env import ActionInputs, Runner
 from guard.github.client import GitHubClient
 from guard.github.errors import GitHubError
-from guard.github.models import PAYLOAD_NAMESPACE, DeploymentRef
-from guard.github.port import GitHubPort
+from guard.github.models import DeploymentRef
 from guard.incidents.assembly import Finding, Pages, build_incident_context
 from guard.incidents.context import (
     DeploymentInfo,
@@ -105,20 +104,6 @@ def find_deployment(
     return found
 
 
-def is_our_rollback(github: GitHubPort, deployment: DeploymentRef) -> bool:
-    """Whether `deployment` is a rollback the guard made: its payload says so AND GitHub says
-    the identity this step acts as created it (the job's `github-actions[bot]`, an App
-    token's bot, a person's token's account).
-
-    Anyone who can create deployments can write the payload; a forged claim would otherwise
-    spare a bad deployment its rollback. GitHub is asked who we are only when the payload
-    claims it.
-    """
-    if PAYLOAD_NAMESPACE not in deployment.payload:
-        return False
-    return github.own_identity().created(deployment)
-
-
 @contextmanager
 def open_store(runner: Runner) -> Iterator[sessionmaker[Session]]:
     """A throwaway database for this job's only-once records."""
@@ -148,9 +133,9 @@ def act_on_verdict(
     if deployment is None:
         return acted
     acted.deployment = deployment
-    failed = replace(
-        FailedDeployment.from_github(deployment), is_remedy=is_our_rollback(github, deployment)
-    )
+    # A rollback only when its payload says so AND GitHub says this step's identity created
+    # it (the job's `github-actions[bot]`, an App token's bot, a person's token's account).
+    failed = FailedDeployment.from_github(deployment, github.own_identity)
     if failed.is_remedy and found.verdict.kind is VerdictKind.FAIL:
         # The deployment being verified is a rollback: it is never rolled back again.
         acted.decision = decide(

@@ -108,7 +108,7 @@ def rollback(  # noqa: PLR0917 - click passes every option as an argument
             newest = _newest(github, repo, environment)
             request = RemedyRequest(
                 repo=repo,
-                failed=FailedDeployment.from_github(newest, installation),
+                failed=FailedDeployment.from_github(newest, github.own_identity, installation),
                 rollback=_rollback(github, repo, environment, newest.sha, strategy),
                 reasons=(MANUAL_REASON,),
                 dry_run=dry_run or settings.dry_run,

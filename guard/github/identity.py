@@ -6,10 +6,10 @@ A deployment's payload can be written by anyone who can create deployments; its 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from guard.github.models import DeploymentRef
+from guard.github.models import PAYLOAD_NAMESPACE, DeploymentRef
 
 # GitHub's logins allow letters, digits and hyphens only: this suffix is reserved for Apps.
 BOT_SUFFIX = "[bot]"
@@ -53,3 +53,23 @@ def find_own_deployment(
         if deployment.idempotency_key == key and identity.created(deployment):
             return deployment
     return None
+
+
+def made_by_guard(
+    deployment: DeploymentRef,
+    identity: Callable[[], OwnIdentity],
+    *,
+    remedy_of: int | None = None,
+) -> bool:
+    """Whether `deployment` is the guard's own (of failed deployment `remedy_of`, if given).
+
+    Its payload must claim it AND GitHub's creator must be us: a payload alone is anyone's to
+    write. `identity` is called only when the payload claims it, so the common deployment
+    costs no call (and an App knows itself without one).
+    """
+    claim = deployment.payload.get(PAYLOAD_NAMESPACE)
+    if not isinstance(claim, Mapping):
+        return False
+    if remedy_of is not None and claim.get("remedy_of") != remedy_of:
+        return False
+    return identity().created(deployment)

@@ -32,12 +32,14 @@ class JobQueue(Protocol):
 
 
 class Status(StrEnum):
-    """What a handler did; the webhook view turns it into the HTTP answer."""
+    """What a handler did. The delivery dispatcher keeps it on the delivery (`accepted` for
+    all but IGNORED, see guard.jobs.deliveries.outcome_of): the webhook's HTTP answer was
+    given before any handler ran."""
 
-    ACCEPTED = "accepted"  # recorded, and work queued: 202
-    RECORDED = "recorded"  # recorded, nothing to run: 200
-    PONG = "pong"  # answered a ping: 200
-    IGNORED = "ignored"  # nothing to do for this event: 200
+    ACCEPTED = "accepted"  # recorded, and work queued
+    RECORDED = "recorded"  # recorded, nothing to run
+    PONG = "pong"  # answered a ping
+    IGNORED = "ignored"  # nothing to do for this event
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ issue, say, after the remedy already ran. Nothing may then be left untold. The o
 is durable without a table of its own: a verification in `error` with a FAIL verdict whose
 decision files an incident, and whose deployment's incident has no issue yet (or still owes
 the comment on how its remedy ended). The give-up files it at once; when that fails too, the
-reconciler calls `file_owed_incidents` every period until it is filed.
+reconciler calls `file_owed_incidents` every period until it is filed. The failed deployment's
+`failure` status, which a step posts after the issue, is posted with it if it never was.
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ from guard.jobs.job import Job, claim, lease_owner, log, release
 from guard.jobs.policy_source import pinned_policy
 from guard.jobs.remedy_step import PENDING, remedy_view
 from guard.jobs.rollback_verdict import tell_rollback_verdicts_now
-from guard.outcomes import VerdictKind
+from guard.outcomes import Verdict, VerdictKind
+from guard.remedies import statuses
+from guard.remedies.models import FailedStatus
+from guard.report import check_run as render
 from guard.severity import decide
 from guard.store import Deployment, Incident, TimelineEvent, Verification, VerificationState
 
@@ -125,6 +129,7 @@ def file_owed_incident(job: Job) -> bool:
             sa.select(Incident.issue_number).where(Incident.deployment_id == job.deployment.id)
         )
     if number is not None:
+        _mark_failed_once(job, verdict)
         filer_for(job, environment.on_failure).add_update(
             number,
             UpdateKind.NOTE,
@@ -136,6 +141,46 @@ def file_owed_incident(job: Job) -> bool:
             tell_rollback_verdicts_now(job, environment.on_failure)
     job.log.info("incident.owed_filed", issue=number, remedy_told=done)
     return done and number is not None
+
+
+def _mark_failed_once(job: Job, verdict: Verdict) -> None:
+    """The failed deployment's one `failure` status, when no step posted it before the give-up
+    (the issue was refused first, and the status comes after it).
+
+    The timeline's `deployment_status` note says it was posted. Without it GitHub's statuses
+    are read: a `failure` there (posted by a step that then failed before its note) is the one.
+    """
+    with job.transaction() as session:
+        told = session.scalar(
+            sa.select(TimelineEvent.id)
+            .where(
+                TimelineEvent.verification_id == job.id, TimelineEvent.kind == statuses.POSTED_KIND
+            )
+            .limit(1)
+        )
+    if told is not None:
+        return
+    deployment_id = job.deployment.github_id
+    posted = job.github.list_deployment_statuses(job.repo, deployment_id)
+    if not any(status.state == "failure" for status in posted):
+        statuses.post_failed(
+            job.github,
+            job.repo,
+            deployment_id,
+            FailedStatus(render.status_description(verdict), job.run_url),
+            look_first=False,
+            environment_url=job.deployment.environment_url,
+            environment=job.deployment.environment,
+        )
+    link = f" (log: {job.run_url})" if job.run_url else ""
+    with job.transaction() as session:
+        records.note_once(
+            session,
+            statuses.POSTED_KIND,
+            statuses.POSTED.format(deployment=deployment_id, link=link),
+            at=job.moment(),
+            verification_id=job.id,
+        )
 
 
 def file_after_giving_up(job: Job) -> None:

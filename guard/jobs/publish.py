@@ -32,7 +32,6 @@ CHECK_RUNS_NEED_AN_APP = (
     "authenticates with a token (GUARD_GITHUB_TOKEN). The verdict is on the run page."
 )
 CHECK_RUN_COMPLETED = "Check run {name} completed: {conclusion}."
-STATUS_POSTED = "Deployment {deployment} marked failure on GitHub{link}."
 STATUS_SKIPPED_SHADOW = (
     "Shadow mode: deployment {deployment} was not marked failure on GitHub; the verdict is "
     "reported on the check run only."
@@ -227,10 +226,10 @@ def _tell_deployment_failed(
         return
     else:
         link = f" (log: {job.run_url})" if job.run_url else ""
-        message = STATUS_POSTED.format(deployment=job.deployment.github_id, link=link)
+        message = statuses.POSTED.format(deployment=job.deployment.github_id, link=link)
     with job.transaction() as session:
         records.note_once(
-            session, "deployment_status", message, at=job.moment(), verification_id=job.id
+            session, statuses.POSTED_KIND, message, at=job.moment(), verification_id=job.id
         )
 
 

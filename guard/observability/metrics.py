@@ -28,15 +28,14 @@ OTHER: Final = "other"
 
 DELIVERY_OUTCOMES: Final = frozenset(
     {
-        "accepted",  # recorded, and its job queued (202)
-        "recorded",  # recorded; nothing to run (200)
+        "accepted",  # recorded as queued, for the delivery dispatcher to handle (202)
         "pong",  # a ping (200)
         "ignored",  # an event or action the guard does not act on (200)
         "duplicate",  # a redelivery of a delivery already recorded (200)
         "unauthorized",  # signature missing or wrong (401)
         "rejected",  # headers or body malformed (400)
         "too_large",  # over GitHub's 25 MB cap (413)
-        "error",  # a handler raised (500)
+        "error",  # an unexpected fault while recording it (500)
         "unavailable",  # the database or the queue did not answer (503)
     }
 )

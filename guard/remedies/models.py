@@ -9,7 +9,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self
 
-from guard.github.models import PAYLOAD_NAMESPACE, DeploymentRef
+from guard.github.identity import OwnIdentity, made_by_guard
+from guard.github.models import DeploymentRef
 from guard.policy.models import Rollback
 from guard.store.base import utcnow
 
@@ -47,7 +48,14 @@ class FailedDeployment:
     installation_id: int | None = None
 
     @classmethod
-    def from_github(cls, deployment: DeploymentRef, installation_id: int | None = None) -> Self:
+    def from_github(
+        cls,
+        deployment: DeploymentRef,
+        identity: Callable[[], OwnIdentity],
+        installation_id: int | None = None,
+    ) -> Self:
+        """From GitHub's deployment; a rollback only if its payload says so and GitHub says we
+        created it (`identity`, e.g. `GitHubPort.own_identity`, is asked only then)."""
         return cls(
             id=deployment.id,
             sha=deployment.sha,
@@ -55,7 +63,7 @@ class FailedDeployment:
             environment=deployment.environment,
             created_at=deployment.created_at,
             task=deployment.task,
-            is_remedy=PAYLOAD_NAMESPACE in deployment.payload,
+            is_remedy=made_by_guard(deployment, identity),
             installation_id=installation_id,
         )
 

@@ -7,11 +7,12 @@ same plan, and only describe it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import cast, get_args
 
-from guard.github.models import PAYLOAD_NAMESPACE, DeploymentRef
+from guard.github.identity import OwnIdentity, made_by_guard
+from guard.github.models import DeploymentRef
 from guard.policy.models import RollbackStrategy
 from guard.remedies import aws, last_good, messages, workflow
 from guard.remedies.errors import RemedyError
@@ -63,20 +64,20 @@ def reason_of(reasons: tuple[str, ...]) -> str:
     return reasons[0].rstrip(".") if reasons else messages.DEFAULT_REASON
 
 
-def is_ours(deployment: DeploymentRef, failed_id: int) -> bool:
-    """A deployment this remedy made (its payload names the failed deployment)."""
-    ours = deployment.payload.get(PAYLOAD_NAMESPACE)
-    return isinstance(ours, Mapping) and ours.get("remedy_of") == failed_id
-
-
 def newer_deployment(
-    deployments: list[DeploymentRef], failed: FailedDeployment
+    deployments: list[DeploymentRef],
+    failed: FailedDeployment,
+    identity: Callable[[], OwnIdentity],
 ) -> DeploymentRef | None:
-    """The oldest deployment of the same task made after the failed one, ours excepted."""
+    """The oldest deployment of the same task made after the failed one, except this remedy's
+    own: its payload names the failed deployment and GitHub says the guard created it (a
+    payload claiming it alone does not make someone else's newer deployment ours)."""
     newer = [
         d
         for d in deployments
-        if d.id > failed.id and d.task == failed.task and not is_ours(d, failed.id)
+        if d.id > failed.id
+        and d.task == failed.task
+        and not made_by_guard(d, identity, remedy_of=failed.id)
     ]
     return min(newer, key=lambda d: d.id) if newer else None
 
@@ -122,7 +123,7 @@ def make_plan(ctx: RemedyContext, request: RemedyRequest) -> RemedyPlan:
     if failed.is_remedy and not request.manual:
         return refuse(messages.REMEDY_OF_REMEDY.format(id=failed.id), escalate=True)
     deployments = ctx.github.list_deployments(request.repo, failed.environment)
-    newer = newer_deployment(deployments, failed)
+    newer = newer_deployment(deployments, failed, ctx.github.own_identity)
     if newer is not None:
         return refuse(
             messages.SUPERSEDED.format(

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 NOT_POSTED = "The failed deployment's failure status could not be posted: {error}"
+# The timeline's note (of kind POSTED_KIND) that the one `failure` status was posted.
+POSTED_KIND = "deployment_status"
+POSTED = "Deployment {deployment} marked failure on GitHub{link}."
 
 
 def description(reason: str, result: str, *, manual: bool = False) -> str:

@@ -71,7 +71,13 @@ def receive_webhook() -> tuple[Response, int]:
     event = request.headers.get(EVENT_HEADER, "")
     delivery = request.headers.get(DELIVERY_HEADER, "")
     with bound(delivery=delivery if _DELIVERY_ID.fullmatch(delivery) else None):
-        answer = _receive(service_state(), event, delivery)
+        try:
+            answer = _receive(service_state(), event, delivery)
+        except Exception:
+            # Flask's error handler answers 500 and logs the traceback; the count must see it
+            # too, or the `outcome="error"` alert could never fire.
+            count_delivery(event, "error", subscribed=SUBSCRIBED_EVENTS)
+            raise
         level = log.warning if answer.http_status >= 400 else log.info
         level(
             f"webhook.{answer.outcome}",
