@@ -447,3 +447,23 @@ def test_the_secret_is_needed_to_sign(client: FlaskClient) -> None:
     body = fixture_body("ping.none.0.json")
     forged = signed_headers("ping", "forged", body, secret=SECRET + "x")
     assert client.post("/webhook", data=body, headers=forged).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("field", "change"),
+    [
+        ("repository.full_name", lambda p: p["repository"].update(full_name="o/" + "r" * 300)),
+        ("installation.id", lambda p: p.update(installation={"id": 2**63})),
+        ("deployment.environment", lambda p: p["deployment"].update(environment="e" * 256)),
+    ],
+)
+def test_a_value_beyond_what_the_tables_hold_is_400_naming_the_field(
+    client: FlaskClient, settings: Settings, field: str, change: Any
+) -> None:
+    payload = success_status()
+    change(payload)
+    response = deliver(client, "deployment_status", encode(payload), delivery="too-big")
+    assert response.status_code == 400
+    assert field in response.get_json()["reason"]
+    [row] = deliveries(settings)
+    assert (row.delivery_id, row.outcome) == ("too-big", DeliveryOutcome.REJECTED)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+# What the guard's tables can hold (BIGINT ids, 255-character names): a signed body beyond
+# them is refused at the edge with a 400 naming the field, never a database error.
+GitHubId = Annotated[int, Field(ge=0, le=2**63 - 1)]
+GitHubName = Annotated[str, Field(max_length=255)]
 
 
 class PayloadModel(BaseModel):
@@ -16,22 +21,22 @@ class PayloadModel(BaseModel):
 class Account(PayloadModel):
     """A user, bot or organization; the guard only ever needs the login."""
 
-    login: str
-    id: int | None = None
+    login: GitHubName
+    id: GitHubId | None = None
     type: str | None = None
 
 
 class InstallationRef(PayloadModel):
     """The App installation a delivery was sent for (absent on repository and org hooks)."""
 
-    id: int
+    id: GitHubId
 
 
 class Repository(PayloadModel):
     """The repository an event happened in."""
 
-    id: int
-    full_name: str
+    id: GitHubId
+    full_name: GitHubName
     owner: Account
     default_branch: str
     html_url: str

@@ -4,22 +4,30 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
-from guard.events.common import Account, OptionalText, PayloadModel, Repository, WebhookEvent
+from guard.events.common import (
+    Account,
+    GitHubId,
+    GitHubName,
+    OptionalText,
+    PayloadModel,
+    Repository,
+    WebhookEvent,
+)
 
 
 class Deployment(PayloadModel):
     """A GitHub deployment as webhooks carry it (also inside statuses and protection rules)."""
 
-    id: int
+    id: GitHubId
     url: str
-    sha: str
+    sha: Annotated[str, Field(max_length=64)]
     ref: str
-    task: str = "deploy"
-    environment: str
+    task: GitHubName = "deploy"
+    environment: GitHubName
     original_environment: str | None = None
     description: OptionalText = None
     # What the creator passed through; the guard marks its own rollbacks with a
