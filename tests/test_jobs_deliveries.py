@@ -17,11 +17,12 @@ import pytest
 import sqlalchemy as sa
 
 from guard.events import DeploymentStatusCreated, parse_event
-from guard.handlers import HandlerContext, HandlerResult, Status
+from guard.handlers import HANDLERS, HandlerContext, HandlerResult, Status
 from guard.jobs.deliveries import QUIET_S, DeliveryDispatcher
+from guard.jobs.records import needing_a_push
 from guard.service.intake import record_queued
 from guard.settings import Settings
-from guard.store import Delivery, DeliveryOutcome, Installation, make_engine
+from guard.store import Delivery, DeliveryOutcome, Installation, Verification, make_engine
 from guard.store.base import utcnow
 from guard.store.intake_flag import IntakeFlag
 from tests.service_support import (
@@ -326,3 +327,29 @@ def max_received(engine: sa.Engine) -> datetime:
         newest = connection.execute(sa.select(sa.func.max(Delivery.received_at))).scalar_one()
     assert isinstance(newest, datetime)
     return newest.replace(tzinfo=UTC) if newest.tzinfo is None else newest
+
+
+def test_a_verification_whose_start_job_is_lost_is_found_by_the_reconciler(
+    settings: Settings, engine: sa.Engine
+) -> None:
+    """The success status's handler commits the verification's row with the delivery, so a
+    start job lost after that commit (a dispatcher killed before queueing it, or a job
+    that never ran) leaves a queued verification the reconciler starts again."""
+    payload = fixture_json("deployment_status.created.0.json")
+    payload["deployment_status"]["state"] = "success"
+    event = parse_event(EVENT, payload)
+    assert isinstance(event, DeploymentStatusCreated)
+    assert record_queued(engine, "d-lost", event)
+    # The jobs the handler asks for are recorded here and never run: a lost start job.
+    queue = RecordingQueue()
+    [done] = DeliveryDispatcher(engine, queue, settings, HANDLERS).drain()
+    assert done.outcome is DeliveryOutcome.ACCEPTED
+    assert queue.verifications == [event.deployment.id]
+
+    grace = timedelta(seconds=30)
+    with sa.orm.Session(engine) as session:
+        [verification] = session.scalars(sa.select(Verification)).all()
+        assert str(verification.state) == "queued"
+        created = verification.created_at
+        assert needing_a_push(session, created + grace / 2, grace) == []
+        assert needing_a_push(session, created + grace * 2, grace) == [verification.id]

@@ -5,7 +5,9 @@ from __future__ import annotations
 from guard.events import DeploymentState, DeploymentStatusCreated
 from guard.handlers.context import HandlerContext, HandlerResult, accepted, ignored, recorded
 from guard.handlers.superseding import record_deployment_of, supersede_older
+from guard.jobs.records import open_verification
 from guard.store import add_timeline_event
+from guard.store.base import utcnow
 
 # The states GitHub ends a deployment with; the others are steps on the way.
 FINAL_STATES = frozenset({DeploymentState.SUCCESS, DeploymentState.FAILURE, DeploymentState.ERROR})
@@ -69,6 +71,10 @@ def on_deployment_status(ctx: HandlerContext[DeploymentStatusCreated]) -> Handle
         SUCCEEDED.format(id=row.github_id, url=status.environment_url or NO_URL),
         deployment_id=row.id,
     )
+    # The verification's row is committed with the delivery's outcome: if its start job is
+    # then lost (the dispatcher dies before queueing it, the queue refuses it), the
+    # reconciler finds a queued verification nobody works on and starts it.
+    open_verification(ctx.session, row, utcnow())
     ctx.queue.enqueue_verification(row.github_id)
     log.info("verification.queued", environment_url=status.environment_url)
     return accepted(QUEUED.format(id=row.github_id, environment=row.environment))
