@@ -17,7 +17,7 @@ from guard.jobs.catch_up import (
     horizon_for,
 )
 from guard.jobs.consumer import start_embedded_workers
-from guard.jobs.queue import make_queue
+from guard.jobs.queue import JobQueue, make_queue
 from tests.catch_up_world import CatchUpWorld, catch_up_world, guids
 from tests.jobs_world import FAST, wait_for
 
@@ -262,6 +262,12 @@ def test_the_reconciler_catches_up_every_few_minutes(tmp_path: Path) -> None:
         queue = make_queue(world.settings(), name=world.queue_name, options=FAST, clock=world.clock)
         try:
             queue.reconcile()
+            # The reconciler's turn only queued the pass (once, however many turns ask)...
+            queue.reconcile()
+            assert [d.guid for d in world.sent() if d.redelivery] == []
+            assert queued_catch_ups(queue) == 1
+            # ...and a worker runs it.
+            run_queued(queue)
             first = [d.guid for d in world.sent() if d.redelivery]
             assert first == everything(world)
             world.switch.up = False
@@ -270,11 +276,22 @@ def test_the_reconciler_catches_up_every_few_minutes(tmp_path: Path) -> None:
             world.switch.up = True
             # The last pass just ended: the reconciler's next turns leave the log alone...
             queue.reconcile()
-            assert [d.guid for d in world.sent() if d.redelivery] == first
+            assert queued_catch_ups(queue) == 0
             # ...until it is `every_s` old.
             world.advance(CatchUpOptions().every_s)
             queue.reconcile()
+            run_queued(queue)
             assert [d.guid for d in world.sent() if d.redelivery] == first + later
         finally:
             queue.close()
         assert world.recorded() == dict.fromkeys(first + later, 1)
+
+
+def queued_catch_ups(queue: JobQueue) -> int:
+    return sum(task.name == "catch_up_deliveries" for task in queue.huey.pending())
+
+
+def run_queued(queue: JobQueue) -> None:
+    """What a worker does with the queue's jobs, in this thread: each one, in order."""
+    while (task := queue.huey.dequeue()) is not None:
+        queue.huey.execute(task)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from huey import SqliteHuey
 
 from guard.cli import COMMANDS, main
 from guard.jobs.consumer import start_embedded_workers
@@ -35,7 +36,7 @@ def test_the_default_queue_is_sqlite_beside_the_database(tmp_path: Path) -> None
     settings = settings_for(tmp_path)
     queue = make_queue(settings)
     try:
-        assert type(queue.huey).__name__ == "SqliteHuey"
+        assert isinstance(queue.huey, SqliteHuey)
         assert queue.huey.storage.filename == str(tmp_path / "missing" / "dir" / "guard-queue.db")
         assert queue.ping()
     finally:

@@ -7,6 +7,9 @@ every subscribed delivery that failed, was never redelivered with success, and t
 deliveries table does not hold (as anything but `error`). The redelivery carries the same
 X-GitHub-Delivery, so the webhook endpoint records it once whatever happens twice.
 
+The reconciler queues a periodic pass as a job (`JobQueue.enqueue_catch_up`), so its own turn
+never waits on a pass's paced redeliveries.
+
 One pass at a time across workers and replicas: a lease in the `service_markers` row named
 `catch-up`, whose JSON `state` also keeps the
 horizon durably, as JSON, changed only by compare-and-set. No schema change.
@@ -177,6 +180,17 @@ def _waiting(marker: _Marker, now: datetime, options: CatchUpOptions, *, force: 
     return "not_due" if recent and not force else None
 
 
+def _waiting_at_a_look(
+    readers: sessionmaker[Session], now: datetime, options: CatchUpOptions, *, force: bool
+) -> str | None:
+    """`_waiting` as a read sees it, without a write lock (no marker yet: nothing waits)."""
+    with readers() as session:
+        seen = session.scalar(
+            sa.select(ServiceMarker.state).where(ServiceMarker.name == MARKER_NAME)
+        )
+    return None if seen is None else _waiting(_Marker.load(seen), now, options, force=force)
+
+
 def _claim(
     sessions: sessionmaker[Session],
     readers: sessionmaker[Session],
@@ -187,15 +201,10 @@ def _claim(
     force: bool,
 ) -> tuple[str, _Marker | None]:
     """Take the pass's lease: ("claimed", marker) or ("not_due" | "busy", None)."""
-    # A look first, that takes no write lock: most reconciler turns stop here.
-    with readers() as session:
-        seen = session.scalar(
-            sa.select(ServiceMarker.state).where(ServiceMarker.name == MARKER_NAME)
-        )
-    if seen is not None:
-        waiting = _waiting(_Marker.load(seen), now, options, force=force)
-        if waiting is not None:
-            return waiting, None
+    # A look first, that takes no write lock: a pass queued twice stops here.
+    waiting = _waiting_at_a_look(readers, now, options, force=force)
+    if waiting is not None:
+        return waiting, None
     with sessions.begin() as session:
         before = _marker_detail(session)
         marker = _Marker.load(before)
@@ -388,6 +397,18 @@ def _pass(
         bounded=bounded,
     )
     return CatchUpResult("bounded" if bounded else "done", tuple(redelivered), horizon=horizon)
+
+
+def catch_up_due(ctx: JobContext, options: CatchUpOptions | None = None) -> bool:
+    """Whether a periodic pass may start now (no lease held, the last one `every_s` old).
+
+    A read that takes no lease: the pass claims its own, so a pass queued by two replicas at
+    once still runs once.
+    """
+    if ctx.settings.github_auth_mode != "app":
+        return False
+    chosen = options or CatchUpOptions()
+    return _waiting_at_a_look(ctx.readers, _at(ctx.clock), chosen, force=False) is None
 
 
 def catch_up_quietly(context: Callable[[], JobContext], *, force: bool = False) -> None:

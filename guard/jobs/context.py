@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from guard.github.auth import GitHubAuth, auth_from_settings
 from guard.github.client import GitHubClient
+from guard.jobs.group_commit import GroupCommit
 from guard.jobs.options import WorkerOptions
 from guard.observability.metrics import observe_github_call
 from guard.probes.network import NetworkPolicy
@@ -49,6 +50,8 @@ class JobContext:
     github: GitHubFactory
     scheduler: RoundScheduler
     options: WorkerOptions
+    # The steps' claim and store transactions, sharing commits on SQLite (group_commit).
+    writes: GroupCommit
     clock: Callable[[], float] = time.time
 
     @property
@@ -155,13 +158,15 @@ def build_context(
 ) -> JobContext:
     engine = make_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
     take_turns_writing(engine)
+    sessions = make_session_factory(engine)
     return JobContext(
         settings=settings,
         engine=engine,
-        sessions=make_session_factory(engine),
+        sessions=sessions,
         readers=make_session_factory(engine, read_only=True),
         github=github or github_factory(settings, options),
         scheduler=scheduler,
         options=options,
+        writes=GroupCommit(sessions, grouped=engine.dialect.name == "sqlite"),
         clock=clock,
     )

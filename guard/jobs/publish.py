@@ -246,7 +246,7 @@ def finish(job: Job) -> None:
     decision is noted before the first write, so a repeated step knows it is one and looks
     on GitHub before posting what cannot be taken back.
     """
-    with job.transaction() as session:
+    with job.reading() as session:
         results = records.stored_results(session, job.id)
     engine = records.restore_engine(job.row, results)
     verdict = engine.verdict

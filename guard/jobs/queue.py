@@ -13,15 +13,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from huey import SqliteHuey
 from sqlalchemy.engine import make_url
 
 from guard.gate.background import followup_task, job_means
-from guard.jobs.catch_up import catch_up_quietly
+from guard.jobs.catch_up import catch_up_due, catch_up_quietly
 from guard.jobs.context import GitHubFactory, JobContext, build_context
 from guard.jobs.options import WorkerOptions
 from guard.jobs.owed_incidents import file_owed_incidents
 from guard.jobs.redis_queue import make_redis_huey
+from guard.jobs.sqlite_queue import GuardSqliteHuey
 from guard.jobs.steps import VerificationJobs
 from guard.observability.logs import get_logger
 from guard.settings import Settings
@@ -41,14 +41,15 @@ def _sqlite_path(queue_url: str) -> str:
 
 
 def make_huey(queue_url: str, name: str = QUEUE_NAME) -> Any:
-    """huey on the queue URL's backend: SqliteHuey for sqlite:///file, for redis:// huey's
-    priority queue on Redis (guard.jobs.redis_queue, which takes over an older guard's jobs)."""
+    """huey on the queue URL's backend: for sqlite:///file huey's SQLite queue without an
+    fsync per operation (guard.jobs.sqlite_queue), for redis:// huey's priority queue on Redis
+    (guard.jobs.redis_queue, which takes over an older guard's jobs)."""
     scheme = urlsplit(queue_url).scheme
     # Results are never read: every outcome a job has is in the database.
     if scheme == "sqlite":
         path = _sqlite_path(queue_url)
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return SqliteHuey(name, filename=path, results=False, utc=True)
+        return GuardSqliteHuey(name, filename=path, results=False, utc=True)
     if scheme in ("redis", "rediss"):
         return make_redis_huey(queue_url, name)
     raise ValueError(f"unsupported queue URL scheme {scheme!r} (sqlite or redis)")
@@ -81,6 +82,7 @@ class JobQueue:
         self._round = huey.task(name="run_round")(self._run_round)
         self._resume = huey.task(name="resume_verification")(self._run_resume)
         self._supersede = huey.task(name="supersede")(self._run_supersede)
+        self._catch_up = huey.task(name="catch_up_deliveries")(self._run_catch_up)
         # Gate answers and ChatOps commands: durable follow-ups on the same queue.
         self.enqueue_followup = followup_task(huey, lambda: job_means(self))
 
@@ -169,8 +171,22 @@ class JobQueue:
         # Incidents owed by verifications that gave up (guard.jobs.owed_incidents).
         file_owed_incidents(self.jobs.ctx)
         # Webhook deliveries GitHub failed to make, every few minutes (guard.jobs.catch_up).
-        catch_up_quietly(lambda: self.jobs.ctx)
+        self.enqueue_catch_up()
         return len(overdue)
+
+    def enqueue_catch_up(self) -> bool:
+        """Queue a catch-up pass when one is due and none waits in the queue; whether queued.
+
+        A pass with a backlog redelivers a second apart, up to minutes: a worker runs it, so
+        the reconciler's turn (resumes, owed incidents) never waits on it. The pass's lease
+        keeps it to one at a time across workers and replicas.
+        """
+        if not catch_up_due(self.jobs.ctx):
+            return False
+        if any(task.name == self._catch_up.name for task in self.huey.pending()):
+            return False
+        self.huey.enqueue(self._catch_up.s())
+        return True
 
     def waiting_verifications(self) -> set[int]:
         """Verifications that a round or resume job in the queue (or its schedule) names."""
@@ -192,6 +208,9 @@ class JobQueue:
 
     def _run_supersede(self, repository: str, environment: str, newer_deployment_id: int) -> None:
         self.jobs.supersede(repository, environment, newer_deployment_id)
+
+    def _run_catch_up(self) -> None:
+        catch_up_quietly(lambda: self.jobs.ctx)
 
     def close(self) -> None:
         """Release the database engine and the queue's connections."""

@@ -198,7 +198,8 @@ class VerificationJobs:
         lease is someone else's (or the verification is gone)."""
         now = self.ctx.clock()
         ttl_s = self.ctx.options.lease_s
-        with self.ctx.sessions.begin() as session:
+
+        def claim(session: Session) -> Claimed | None:
             taken = claim_lease(
                 session,
                 verification_id,
@@ -218,7 +219,10 @@ class VerificationJobs:
             key = EngineKey.of(row)
             engine = self.engines.take(key)
             results = None if engine is not None else records.stored_results(session, row.id)
-        return Claimed(job, key, engine, results)
+            return Claimed(job, key, engine, results)
+
+        # Shares its commit with the other threads' claims and stores (guard.jobs.group_commit).
+        return self.ctx.writes.run(claim)
 
     def _engine(self, claimed: Claimed, job: Job) -> Engine:
         """The engine of the stored state: the claim's when the row has not moved since
@@ -339,11 +343,11 @@ class VerificationJobs:
         assert isinstance(step, RunRound)
         return FollowUp(step.number, step.wait_s(job.now()))
 
-    def _give_back_with(self, session: Session, job: Job, gives_back: bool) -> None:
+    def _give_back_with(self, session: Session, job: Job, gives_back: bool) -> bool:
         """Release the lease in the step's storing transaction when nothing follows it that
-        needs the lease (no verdict to publish, no progress to show): one transaction less."""
-        if gives_back and release_lease(session, job.id, job.owner):
-            job.released = True
+        needs the lease (no verdict to publish, no progress to show): one transaction less.
+        Whether it was released (`job.released` is set once the transaction committed)."""
+        return gives_back and release_lease(session, job.id, job.owner)
 
     def _smoke(
         self, job: Job, policy: Policy, environment: Environment, engine: Engine
@@ -364,16 +368,21 @@ class VerificationJobs:
             failures_after=engine.failures_so_far,
         )
         passed = sum(not result.failed for result in results)
-        with job.transaction() as session:
+        gives_back = verdict is None and not show_progress
+
+        def store(session: Session) -> tuple[bool, bool]:
             stored = records.store_smoke(
                 session, job.id, results=results, engine=engine, verdict=columns, now=now
             )
-            if stored:
-                message = SMOKE_RECORDED.format(passed=passed, failed=len(results) - passed)
-                records.note(
-                    session, "smoke_recorded", message, at=job.moment(), verification_id=job.id
-                )
-                self._give_back_with(session, job, verdict is None and not show_progress)
+            if not stored:
+                return False, False
+            message = SMOKE_RECORDED.format(passed=passed, failed=len(results) - passed)
+            records.note(
+                session, "smoke_recorded", message, at=job.moment(), verification_id=job.id
+            )
+            return True, self._give_back_with(session, job, gives_back)
+
+        stored, job.released = self.ctx.writes.run(store)
         if not stored:
             job.log.warning("smoke.already_recorded")
             return None
@@ -402,7 +411,9 @@ class VerificationJobs:
             failures_before=failures_before,
             failures_after=engine.failures_so_far,
         )
-        with job.transaction() as session:
+        gives_back = verdict is None and not show_progress
+
+        def store(session: Session) -> tuple[bool, bool]:
             stored = records.store_round(
                 session,
                 job.id,
@@ -412,14 +423,18 @@ class VerificationJobs:
                 verdict=columns,
                 now=now,
             )
-            if stored:
-                message = ROUND_RECORDED.format(
-                    number=number, planned=engine.rounds_planned, outcome=_outcome(results)
-                )
-                records.note(
-                    session, "round_recorded", message, at=job.moment(), verification_id=job.id
-                )
-                self._give_back_with(session, job, verdict is None and not show_progress)
+            if not stored:
+                return False, False
+            message = ROUND_RECORDED.format(
+                number=number, planned=engine.rounds_planned, outcome=_outcome(results)
+            )
+            records.note(
+                session, "round_recorded", message, at=job.moment(), verification_id=job.id
+            )
+            return True, self._give_back_with(session, job, gives_back)
+
+        # Shares its commit with the other threads' stores and claims (guard.jobs.group_commit).
+        stored, job.released = self.ctx.writes.run(store)
         if not stored:
             job.log.warning("round.already_recorded", round=number)
             return None

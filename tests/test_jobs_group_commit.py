@@ -1,0 +1,114 @@
+"""Group commit: works queued while another thread commits share the next commit; a work that
+fails rolls back alone."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from guard.jobs.group_commit import GroupCommit
+from guard.store import make_engine, make_session_factory
+
+ROWS = sa.table("rows", sa.column("name", sa.String))
+
+
+class RefusedError(Exception):
+    pass
+
+
+def writes_at(tmp_path: Path, *, grouped: bool = True) -> tuple[GroupCommit, sa.Engine]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'group.db'}")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE rows (name TEXT NOT NULL UNIQUE)")
+    return GroupCommit(make_session_factory(engine), grouped=grouped), engine
+
+
+def names(engine: sa.Engine) -> list[str]:
+    with engine.connect() as connection:
+        return sorted(connection.execute(sa.select(ROWS.c.name)).scalars())
+
+
+def insert(name: str) -> Callable[[Session], str]:
+    def work(session: Session) -> str:
+        session.execute(sa.insert(ROWS).values(name=name))
+        return name
+
+    return work
+
+
+def test_works_queued_during_a_commit_share_the_next_one(tmp_path: Path) -> None:
+    writes, engine = writes_at(tmp_path)
+    inside, go_on = threading.Event(), threading.Event()
+
+    def first(session: Session) -> str:
+        session.execute(sa.insert(ROWS).values(name="first"))
+        inside.set()
+        # Holds the turn until the others have queued their works.
+        assert go_on.wait(30)
+        return "first"
+
+    results: dict[str, object] = {}
+    errors: dict[str, BaseException] = {}
+
+    def run(name: str, work: Callable[[Session], str]) -> None:
+        try:
+            results[name] = writes.run(work)
+        except BaseException as error:
+            errors[name] = error
+
+    leader = threading.Thread(target=run, args=("first", first))
+    leader.start()
+    assert inside.wait(30)
+    followers = [
+        threading.Thread(target=run, args=(name, insert(name))) for name in ("a", "b", "c")
+    ]
+    followers.append(threading.Thread(target=run, args=("dup", insert("first"))))
+    for thread in followers:
+        thread.start()
+    # Every follower has queued its work behind the leader's turn (a bounded look, no timing).
+    deadline = time.monotonic() + 30
+    while len(writes._waiting) < len(followers) and time.monotonic() < deadline:
+        threading.Event().wait(0.001)
+    assert len(writes._waiting) == len(followers)
+    go_on.set()
+    for thread in [leader, *followers]:
+        thread.join(30)
+
+    assert results == {"first": "first", "a": "a", "b": "b", "c": "c"}
+    # The duplicate failed alone (its savepoint rolled back); the rest of its batch committed.
+    assert isinstance(errors.pop("dup"), sa.exc.IntegrityError)
+    assert errors == {}
+    assert names(engine) == ["a", "b", "c", "first"]
+    # Two commits for five works: the leader's, then the four queued meanwhile.
+    assert (writes.batches, writes.works) == (2, 5)
+    engine.dispose()
+
+
+def test_a_work_that_raises_gets_its_own_error_and_keeps_nothing(tmp_path: Path) -> None:
+    writes, engine = writes_at(tmp_path)
+
+    def refused(session: Session) -> None:
+        session.execute(sa.insert(ROWS).values(name="half-done"))
+        raise RefusedError("no")
+
+    with pytest.raises(RefusedError):
+        writes.run(refused)
+    assert writes.run(insert("kept")) == "kept"
+    assert names(engine) == ["kept"]
+    engine.dispose()
+
+
+def test_ungrouped_works_commit_alone(tmp_path: Path) -> None:
+    writes, engine = writes_at(tmp_path, grouped=False)
+    assert writes.run(insert("one")) == "one"
+    with pytest.raises(sa.exc.IntegrityError):
+        writes.run(insert("one"))
+    assert names(engine) == ["one"]
+    assert writes.batches == 0
+    engine.dispose()
