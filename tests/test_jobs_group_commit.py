@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from psycopg.errors import DeadlockDetected
 from sqlalchemy.orm import Session
 
-from guard.jobs.group_commit import GroupCommit
+from guard.jobs.group_commit import GroupCommit, lost_to_other_transactions
 from guard.store import make_engine, make_session_factory
 
 ROWS = sa.table("rows", sa.column("name", sa.String))
@@ -111,4 +112,52 @@ def test_ungrouped_works_commit_alone(tmp_path: Path) -> None:
         writes.run(insert("one"))
     assert names(engine) == ["one"]
     assert writes.batches == 0
+    engine.dispose()
+
+
+def deadlock() -> sa.exc.OperationalError:
+    """The error SQLAlchemy raises when PostgreSQL picks this transaction as a deadlock's victim."""
+    lost = DeadlockDetected("deadlock detected")
+    return sa.exc.OperationalError("UPDATE verifications", {}, lost)
+
+
+def test_a_work_that_lost_a_deadlock_runs_again_alone(tmp_path: Path) -> None:
+    writes, engine = writes_at(tmp_path)
+    calls: list[str] = []
+
+    def victim_once(session: Session) -> str:
+        calls.append("victim")
+        session.execute(sa.insert(ROWS).values(name=f"victim-{len(calls)}"))
+        if len(calls) == 1:
+            raise deadlock()
+        return "victim"
+
+    assert writes.run(victim_once) == "victim"
+    # The first try's row was rolled back with its savepoint; the second committed alone.
+    assert calls == ["victim", "victim"]
+    assert names(engine) == ["victim-2"]
+    assert lost_to_other_transactions(deadlock())
+    engine.dispose()
+
+
+def test_a_work_that_loses_again_alone_gets_the_error_and_other_errors_run_once(
+    tmp_path: Path,
+) -> None:
+    writes, engine = writes_at(tmp_path)
+    calls: list[str] = []
+
+    def always_victim(_session: Session) -> None:
+        calls.append("victim")
+        raise deadlock()
+
+    def refused(_session: Session) -> None:
+        calls.append("refused")
+        raise RefusedError("no")
+
+    with pytest.raises(sa.exc.OperationalError):
+        writes.run(always_victim)
+    with pytest.raises(RefusedError):
+        writes.run(refused)
+    assert calls == ["victim", "victim", "refused"]
+    assert not lost_to_other_transactions(RefusedError("no"))
     engine.dispose()

@@ -50,7 +50,7 @@ class JobContext:
     github: GitHubFactory
     scheduler: RoundScheduler
     options: WorkerOptions
-    # The steps' claim and store transactions, sharing commits on SQLite (group_commit).
+    # The steps' claim and store transactions, sharing commits (group_commit).
     writes: GroupCommit
     clock: Callable[[], float] = time.time
 
@@ -167,6 +167,6 @@ def build_context(
         github=github or github_factory(settings, options),
         scheduler=scheduler,
         options=options,
-        writes=GroupCommit(sessions, grouped=engine.dialect.name == "sqlite"),
+        writes=GroupCommit(sessions, grouped=True),
         clock=clock,
     )

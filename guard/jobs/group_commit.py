@@ -10,8 +10,11 @@ of its own, and commits once. A work that raises rolls back its savepoint only a
 own exception back; the others commit. When the commit itself fails, every work of the
 batch gets that error, as each would have alone.
 
-Only on SQLite: on PostgreSQL transactions commit side by side, and a batch updating rows in
-one order beside another batch updating them in another could deadlock.
+On PostgreSQL, where transactions commit side by side, a batch updating rows in one order
+beside another transaction updating them in another can deadlock; the server then fails one
+statement of one of them. A work that lost that way (or to a serialization failure), or
+whose batch's commit did, runs again alone in a transaction of its own, as it would have
+without group commit.
 """
 
 from __future__ import annotations
@@ -21,9 +24,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 Result = TypeVar("Result")
+
+# PostgreSQL's deadlock_detected and serialization_failure: what other transactions held
+# made this one fail, and alone, a moment later, it can succeed.
+_LOST_TO_OTHERS_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def lost_to_other_transactions(error: BaseException) -> bool:
+    """Whether `error` is a deadlock or serialization failure reported by the database."""
+    return (
+        isinstance(error, DBAPIError)
+        and getattr(error.orig, "sqlstate", None) in _LOST_TO_OTHERS_SQLSTATES
+    )
 
 
 @dataclass
@@ -41,7 +57,7 @@ class _Work(Generic[Result]):
 
 class GroupCommit:
     """Runs `work(session)` in a write transaction, sharing the commit with concurrent works
-    when `grouped` (SQLite); alone in a transaction of its own otherwise."""
+    when `grouped`; alone in a transaction of its own otherwise."""
 
     def __init__(self, sessions: sessionmaker[Session], *, grouped: bool) -> None:
         self._sessions = sessions
@@ -70,6 +86,18 @@ class GroupCommit:
 
     def _commit(self, batch: list[_Work[object]]) -> None:
         try:
+            self._commit_together(batch)
+            for item in batch:
+                if item.error is not None and lost_to_other_transactions(item.error):
+                    self._commit_alone(item)
+        finally:
+            self.batches += 1
+            self.works += len(batch)
+            for item in batch:
+                item.done = True
+
+    def _commit_together(self, batch: list[_Work[object]]) -> None:
+        try:
             with self._sessions.begin() as session:
                 for item in batch:
                     try:
@@ -82,8 +110,11 @@ class GroupCommit:
             for item in batch:
                 item.result = None
                 item.error = item.error or error
-        finally:
-            self.batches += 1
-            self.works += len(batch)
-            for item in batch:
-                item.done = True
+
+    def _commit_alone(self, item: _Work[object]) -> None:
+        item.result, item.error = None, None
+        try:
+            with self._sessions.begin() as session:
+                item.result = item.work(session)
+        except Exception as error:
+            item.result, item.error = None, error
