@@ -28,10 +28,10 @@ from guard.store import (
     ProbeResultRow,
     TimelineEvent,
     Verification,
-    make_engine,
     record_deployment,
     upgrade,
 )
+from tests.service_support import database_session
 
 T = TypeVar("T")
 
@@ -194,12 +194,8 @@ class JobsWorld:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        engine = make_engine(self.database_url)
-        try:
-            with Session(engine, expire_on_commit=False) as session:
-                yield session
-        finally:
-            engine.dispose()
+        with database_session(self.database_url) as session:
+            yield session
 
     def verification(self, deployment_id: int) -> Verification | None:
         with self.session() as session:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
+from sqlalchemy.orm import Session
 
 from guard.jobs.deliveries import DeliveryDispatcher, Dispatched
 from guard.service.app import close_app, create_app
@@ -154,5 +156,16 @@ def settled_outcome(database_url: str, delivery_id: str, *, patience_s: float = 
                 return str(outcome)
             assert time.monotonic() < deadline, f"{delivery_id} is still {outcome}"
             checked.wait(0.01)
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def database_session(database_url: str) -> Iterator[Session]:
+    """A session on the guard's database whose objects stay readable after it closes."""
+    engine = make_engine(database_url)
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            yield session
     finally:
         engine.dispose()

@@ -43,11 +43,11 @@ from guard.store import (
     Remedy,
     Verification,
     VerificationState,
-    make_engine,
     upgrade,
 )
 from tests.jobs_world import FAST, wait_for
 from tests.sandbox_fixtures import assert_conformant
+from tests.service_support import database_session
 
 REPO = "octo-org/shop"
 ENVIRONMENT = "production"
@@ -209,12 +209,8 @@ class Story:
     # -- the guard's database ------------------------------------------------------------------
     @contextmanager
     def session(self) -> Iterator[Session]:
-        engine = make_engine(self.database_url)
-        try:
-            with Session(engine, expire_on_commit=False) as session:
-                yield session
-        finally:
-            engine.dispose()
+        with database_session(self.database_url) as session:
+            yield session
 
     def verification(self, deployment_id: int) -> Verification | None:
         with self.session() as session:
