@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from guard.events import Deployment as DeploymentPayload
 from guard.events import Repository
@@ -18,6 +18,7 @@ from guard.store import (
     add_timeline_event,
     record_deployment,
 )
+from guard.store.aliases import FAILED_DEPLOYMENT
 
 SUPERSEDED = "superseded by deployment {newer} ({sha}): it will not be verified or rolled back"
 REVERT_DEPLOYED = (
@@ -86,7 +87,7 @@ def adopt_revert_deployment(session: Session, deployment: Deployment) -> Remedy 
     Its verification then tells the original incident whether the service is restored, and a
     failure escalates instead of rolling the revert back. Once only: a conditional update.
     """
-    failed = aliased(Deployment)
+    failed = FAILED_DEPLOYMENT
     waiting = session.scalars(
         sa.select(Remedy)
         .join(failed, failed.id == Remedy.deployment_id)

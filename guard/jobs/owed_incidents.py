@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from guard.incidents.updates import UpdateDetails, UpdateKind
 from guard.jobs import records
@@ -31,6 +31,7 @@ from guard.remedies.models import FailedStatus
 from guard.report import check_run as render
 from guard.severity import decide
 from guard.store import Deployment, Incident, TimelineEvent, Verification, VerificationState
+from guard.store.aliases import OTHER_VERIFICATION
 
 GAVE_UP_KEY = "verification_gave_up"
 GAVE_UP_TEXT = (
@@ -46,7 +47,7 @@ PER_PASS = 3
 def owed(session: Session, now: datetime | None = None) -> list[int]:
     """The verifications that gave up after a FAIL verdict and still owe their incident
     (only those whose lease is free at `now`, when given: a failed try holds it a while)."""
-    later_attempt = aliased(Verification)
+    later_attempt = OTHER_VERIFICATION
     told = sa.select(Incident.deployment_id).where(
         Incident.issue_number.is_not(None),
         sa.or_(Incident.remedy_told.is_(None), Incident.remedy_told != PENDING),

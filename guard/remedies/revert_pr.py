@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from guard.github.errors import NotFoundError
 from guard.github.models import PullRef
@@ -27,6 +27,7 @@ from guard.remedies.errors import GitCommandError, RemedyError
 from guard.remedies.models import FailedDeployment, StepResult, short
 from guard.remedies.workflow import awaiting_deployment, bind_remedy_deployment
 from guard.store import Deployment, Remedy
+from guard.store.aliases import FAILED_DEPLOYMENT
 from guard.store.timeline import add_timeline_event
 
 if TYPE_CHECKING:
@@ -217,7 +218,7 @@ def run(job: RemedyJob) -> StepResult:
 def waiting_reverts(session: Session, deployment: Deployment) -> list[WaitingRevert]:
     """The revert pull requests of older deployments to the same environment whose merged
     revert has not been deployed yet, newest first (cheap: no GitHub call)."""
-    failed = aliased(Deployment)
+    failed = FAILED_DEPLOYMENT
     found = session.execute(
         sa.select(Remedy, failed.github_id)
         .join(failed, failed.id == Remedy.deployment_id)

@@ -15,12 +15,13 @@ import sqlalchemy as sa
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from guard.remedies import messages, statuses
 from guard.remedies.errors import RemedyError
 from guard.remedies.models import RemedyRequest, StepResult, Target
 from guard.store import Deployment, Remedy, RemedyState
+from guard.store.aliases import FAILED_DEPLOYMENT
 from guard.store.base import utcnow
 from guard.store.timeline import add_timeline_event
 
@@ -128,7 +129,7 @@ def adopt_rollback_deployment(session: Session, deployment: Deployment) -> Remed
     older deployment to the same environment that has no deployment yet gets this one; the
     deployment is then a remedy (never rolled back itself). Once only: a conditional update.
     """
-    failed = aliased(Deployment)
+    failed = FAILED_DEPLOYMENT
     waiting = session.scalars(
         sa.select(Remedy)
         .join(failed, failed.id == Remedy.deployment_id)
