@@ -312,9 +312,11 @@ def test_on_sqlite_the_dispatcher_lets_deliveries_being_recorded_go_first(
         # Deliveries arrived just now, faster than a handler's transaction: hold back...
         now[0] = newest + timedelta(microseconds=100)
         assert not dispatcher.fits()
-        # ...unless so many wait that the handlers must keep up.
-        assert dispatcher.backlog() == 4
-        monkeypatch.setattr("guard.jobs.deliveries.BACKLOG_LIMIT", 4)
+        # ...unless the oldest has waited long enough: the handlers must keep up.
+        waited = dispatcher.oldest_wait()
+        assert waited is not None
+        assert waited == pytest.approx(0.0031, abs=1e-6)
+        monkeypatch.setattr("guard.jobs.deliveries.OVERDUE_S", 0.003)
         assert dispatcher.fits()
         recorder.close()
         dispatcher.stop()

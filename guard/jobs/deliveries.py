@@ -52,13 +52,16 @@ FAILURE_BACKOFF_S: Final = 1.0
 # (arrivals come at the pace of the last ARRIVALS_SEEN); after QUIET_S without any it goes...
 QUIET_S: Final = 0.02
 ARRIVALS_SEEN: Final = 8
-# ...and once this many deliveries wait it goes as soon as no request is recording one (a
-# request arriving meanwhile waits for one handler's transaction, some milliseconds)...
-BACKLOG_LIMIT: Final = 200
+# ...and once the oldest waiting delivery has waited this long it goes as soon as no request
+# is recording one (a request arriving meanwhile waits for one handler's transaction, some
+# milliseconds): under a long burst, or deliveries arriving faster than handlers run, no
+# handler waits much longer than this...
+OVERDUE_S: Final = 2.0
 # ...and it never holds back longer than this in a row.
 MAX_DEFER_S: Final = 0.5
-# How often a holding-back dispatcher looks again.
-LOOK_S: Final = 0.002
+# How often a holding-back dispatcher looks again (each look is a query when no request is
+# recording: a few milliseconds late costs nothing, looking too often costs a core's share).
+LOOK_S: Final = 0.005
 # A first guess of how long a handler's transaction takes (then measured as they run).
 FIRST_GUESS_S: Final = 0.01
 
@@ -69,6 +72,17 @@ UNREADABLE: Final = "its recorded event no longer parses: {error}"
 
 log = get_logger(__name__)
 DELIVERIES: Final = cast("sa.Table", Delivery.__table__)
+# The holding-back dispatcher's looks, built once: building a statement cost more than
+# running it, and a look runs every LOOK_S while deliveries arrive.
+_LATEST_ARRIVALS: Final = (
+    sa.select(DELIVERIES.c.received_at).order_by(DELIVERIES.c.id.desc()).limit(ARRIVALS_SEEN)
+)
+_OLDEST_QUEUED: Final = (
+    sa.select(DELIVERIES.c.received_at)
+    .where(DELIVERIES.c.outcome == DeliveryOutcome.QUEUED)
+    .order_by(DELIVERIES.c.id)
+    .limit(1)
+)
 
 
 class PendingJobs:
@@ -168,6 +182,7 @@ class DeliveryDispatcher:
         self._yields_to_intake = engine.dialect.name == "sqlite"
         self._intake_flag = intake_flag(engine)
         self._took_s = FIRST_GUESS_S
+        self._oldest_queued_at: datetime | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._own_engine: Engine | None = None
@@ -195,13 +210,8 @@ class DeliveryDispatcher:
     def arrivals(self) -> tuple[float, float | None] | None:
         """Seconds since the newest delivery arrived, and the mean gap between the last
         arrivals (None when there were too few); None when there are no deliveries."""
-        statement = (
-            sa.select(DELIVERIES.c.received_at)
-            .order_by(DELIVERIES.c.id.desc())
-            .limit(ARRIVALS_SEEN)
-        )
         with self._peek_bind.connect() as connection:
-            times: list[datetime] = list(connection.execute(statement).scalars())
+            times: list[datetime] = list(connection.execute(_LATEST_ARRIVALS).scalars())
         if not times:
             return None
         since: timedelta = self._clock() - times[0]
@@ -220,20 +230,21 @@ class DeliveryDispatcher:
         since, gap = seen
         if since >= QUIET_S or (gap is not None and since + self._took_s < gap):
             return True
-        return self.backlog() >= BACKLOG_LIMIT
+        waited = self.oldest_wait()
+        return waited is not None and waited >= OVERDUE_S
 
-    def backlog(self) -> int:
-        """About how many deliveries wait: the ids from the oldest queued one to the newest
-        (two index look-ups, where counting the queued rows would read them all)."""
-        oldest = (
-            sa.select(sa.func.min(DELIVERIES.c.id))
-            .where(DELIVERIES.c.outcome == DeliveryOutcome.QUEUED)
-            .scalar_subquery()
-        )
-        statement = sa.select(sa.func.max(DELIVERIES.c.id) - oldest + 1)
-        with self._peek_bind.connect() as connection:
-            waiting = connection.execute(statement).scalar_one_or_none()
-        return int(waiting or 0)
+    def oldest_wait(self) -> float | None:
+        """Seconds the oldest queued delivery has waited; None when none waits.
+
+        The oldest stays the oldest until a dispatcher runs it, so its arrival is kept until
+        this one dispatches (another dispatcher running it first only makes this one go a
+        little early)."""
+        received = self._oldest_queued_at
+        if received is None:
+            with self._peek_bind.connect() as connection:
+                received = connection.execute(_OLDEST_QUEUED).scalar_one_or_none()
+            self._oldest_queued_at = received
+        return None if received is None else (self._clock() - received).total_seconds()
 
     def _let_intake_go_first(self) -> None:
         """On SQLite, hold back while deliveries are being recorded or about to arrive (see
@@ -253,6 +264,7 @@ class DeliveryDispatcher:
         Raises OperationalError when the database fails: the delivery stays queued.
         """
         pending = PendingJobs(self._queue)
+        self._oldest_queued_at = None
         started = time.monotonic()
         with self._sessions.begin() as session:
             claimed = self._claim(session)
