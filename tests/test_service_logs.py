@@ -167,7 +167,13 @@ def test_secrets_are_removed_from_every_part_of_a_record(captured: io.StringIO) 
         ("authorization: token 0123456789", "authorization: token [redacted]"),
         ("postgresql://guard:hunter2@db/guard", "postgresql://guard:***@db/guard"),
         ("key -----BEGIN PRIVATE KEY-----\nabc\n", "key [redacted]"),
+        ("-----BEGIN RSA PRIVATE KEY-----\nMIIEow", "[redacted]"),
+        ("AUTHORIZATION=basic dXNlcjpwYXNz", "AUTHORIZATION=basic [redacted]"),
+        ("redis://:queue-pw@redis:6379/0", "redis://:***@redis:6379/0"),
+        ("ghp_16C7e42F292c6912E7710c838347Ae178B4a", "[redacted]"),
+        # Text with none of the shapes is looked at once and given back as it was.
         ("nothing secret here", "nothing secret here"),
+        ("https://github.com/o/r/pull/1 eyJ-less", "https://github.com/o/r/pull/1 eyJ-less"),
     ],
 )
 def test_credential_shapes_are_redacted_without_being_known(text: str, expected: str) -> None:

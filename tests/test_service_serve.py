@@ -30,6 +30,7 @@ from tests.service_support import (
     fixture_json,
     service_environment,
     settled_outcome,
+    signed_headers,
     sqlite_url,
 )
 
@@ -101,6 +102,19 @@ def oversized_post_status(server: ServeProcess) -> tuple[int, dict[str, Any]]:
         connection.close()
 
 
+def chunked_post(server: ServeProcess, event: str, body: bytes, delivery: str) -> tuple[int, str]:
+    """POST `body` with chunked transfer encoding, in pieces; the answer's code and status."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        pieces = [body[start : start + 1000] for start in range(0, len(body), 1000)]
+        headers = signed_headers(event, delivery, body, secret=DOCS_SECRET)
+        connection.request("POST", "/webhook", iter(pieces), headers, encode_chunked=True)
+        response = connection.getresponse()
+        return response.status, str(json.loads(response.read())["status"])
+    finally:
+        connection.close()
+
+
 def success_status(deployment_id: int) -> bytes:
     payload = fixture_json("deployment_status.created.0.json")
     payload["deployment"]["id"] = deployment_id
@@ -130,6 +144,8 @@ def check_intake(server: ServeProcess, database_url: str) -> None:
         {"status": "rejected", "reason": "the body is over 25 MB, the most GitHub ever delivers"},
     )
     assert post(server, "push", fixture_body("push.none.0.json")).json()["status"] == "ignored"
+    # A body sent in chunks (no Content-Length) is read to its end and verified whole.
+    assert chunked_post(server, "ping", ping, "chunked-ping") == (200, "pong")
 
     body = success_status(987654)
     first = post(server, "deployment_status", body, "accepted-once")

@@ -36,7 +36,7 @@ def create_app(
     # Flask refuses larger bodies with a 413 before reading them.
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions[EXTENSION_KEY] = ServiceState(
+    state = ServiceState(
         settings=settings,
         engine=engine,
         sessions=make_session_factory(engine),
@@ -44,7 +44,9 @@ def create_app(
         queue=queue,
         handlers=HANDLERS if handlers is None else handlers,
     )
-    app.register_blueprint(webhooks.blueprint)
+    app.extensions[EXTENSION_KEY] = state
+    # `POST /webhook` is answered in front of Flask (see guard.service.webhooks).
+    app.wsgi_app = webhooks.WebhookIntake(app.wsgi_app, state)  # type: ignore[method-assign]
     app.register_blueprint(health.blueprint)
     app.register_blueprint(pages.blueprint)
     app.register_blueprint(api.blueprint)

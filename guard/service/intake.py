@@ -28,7 +28,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, StatementError
 from guard.events import ParsedEvent
 from guard.jobs.deliveries import PendingJobs, repository_of
 from guard.store.base import utcnow
-from guard.store.engine import begin_immediate_in_steps
+from guard.store.engine import begin_immediate_without_busy_handler
 from guard.store.intake_flag import intake_flag
 from guard.store.models import Delivery, DeliveryOutcome
 
@@ -124,6 +124,12 @@ class GroupCommit:
         self._writing = threading.Lock()  # held for a commit
         # SQLite: tells the delivery dispatcher to hold back while deliveries are recorded.
         self._flag = intake_flag(engine)
+        # SQLite: the connection the commits are made on, outside the engine's pool (a pool
+        # check-out and return cost as much as the INSERT). Only a commit uses it, under
+        # `_writing`; it is opened at the first commit and after a failed one.
+        self._writer: sqlite3.Connection | None = None
+        if engine.dialect.name == "sqlite":
+            sa.event.listen(engine, "engine_disposed", self._close_writer)
 
     def insert(self, statement: sa.Insert, row: Mapping[str, Any]) -> bool:
         """Run `statement` for `row` in the next commit; whether it returned a row."""
@@ -172,19 +178,14 @@ class GroupCommit:
             ]
 
     def _run_on_sqlite3(self, rows: list[tuple[sa.Insert, Mapping[str, Any]]]) -> list[bool]:
-        """`_run` on the pooled sqlite3 connection itself: BEGIN IMMEDIATE, the INSERTs, COMMIT.
+        """`_run` on the writer's sqlite3 connection itself: BEGIN IMMEDIATE, the INSERTs, COMMIT.
 
         Errors come out as SQLAlchemy's (OperationalError: the database is locked or gone),
-        as from `_run`.
+        as from `_run`; after one the connection is closed, and the next commit opens another.
         """
         try:
-            # A database that cannot be opened fails here, as the driver's own error.
-            pooled = self._engine.raw_connection()
-        except sqlite3.Error as error:
-            raise _as_sqlalchemy_error(error) from error
-        try:
-            driver = cast("sqlite3.Connection", pooled.driver_connection)
-            if not begin_immediate_in_steps(driver):
+            driver = self._open_writer()
+            if not begin_immediate_without_busy_handler(driver):
                 driver.execute("BEGIN IMMEDIATE")  # the last try: it raises why
             try:
                 cursor = driver.cursor()
@@ -202,10 +203,26 @@ class GroupCommit:
                         driver.execute("ROLLBACK")
                 raise
         except sqlite3.Error as error:
+            self._close_writer()
             raise _as_sqlalchemy_error(error) from error
-        finally:
-            pooled.close()
         return fresh
+
+    def _open_writer(self) -> sqlite3.Connection:
+        """The writer's connection, opened through the engine (so with its pragmas) and taken
+        out of its pool; SQLite's busy handler off, as the write lock is looked for in steps."""
+        if self._writer is None:
+            pooled = self._engine.raw_connection()
+            driver = cast("sqlite3.Connection", pooled.driver_connection)
+            pooled.detach()
+            driver.execute("PRAGMA busy_timeout=0")
+            self._writer = driver
+        return self._writer
+
+    def _close_writer(self, *_event: object) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            with contextlib.suppress(sqlite3.Error):
+                writer.close()
 
 
 def _as_sqlalchemy_error(error: sqlite3.Error) -> StatementError:

@@ -146,20 +146,26 @@ def begin_immediate_in_steps(driver: sqlite3.Connection) -> bool:
     """BEGIN IMMEDIATE on a sqlite3 connection, looking for the write lock in fine steps up to
     the busy timeout. False when it timed out or failed otherwise: the caller's last try says
     why, the way its layer reports errors."""
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
     driver.execute("PRAGMA busy_timeout=0")
     try:
-        for look in itertools.count():
-            try:
-                driver.execute("BEGIN IMMEDIATE")
-                return True
-            except sqlite3.OperationalError as error:
-                if error.sqlite_errorcode != sqlite3.SQLITE_BUSY:
-                    return False
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(_LOCK_LOOKS_S[min(look, len(_LOCK_LOOKS_S) - 1)])
+        return begin_immediate_without_busy_handler(driver)
     finally:
         with contextlib.suppress(sqlite3.Error):
             driver.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+
+
+def begin_immediate_without_busy_handler(driver: sqlite3.Connection) -> bool:
+    """`begin_immediate_in_steps` on a connection whose busy_timeout is already 0 (one kept
+    for writing alone need not switch SQLite's busy handler off and on for each transaction)."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    for look in itertools.count():
+        try:
+            driver.execute("BEGIN IMMEDIATE")
+            return True
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                return False
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(_LOCK_LOOKS_S[min(look, len(_LOCK_LOOKS_S) - 1)])
     return False  # pragma: no cover - the loop only ends by returning
