@@ -37,6 +37,9 @@ DEFAULT_OIDC_ISSUER = "https://token.actions.githubusercontent.com"
 # commit (a power cut loses nothing committed); `normal` fsyncs only at checkpoints (a crash
 # or kill -9 of the guard loses nothing; a power cut can lose the last commits).
 SqliteSynchronous = Literal["full", "normal"]
+# The request's commit of a delivery: `auto` is `normal` where GitHub's delivery log is a
+# second copy the catch-up redelivers from (a GitHub App), else the database's own setting.
+IntakeSynchronous = Literal["auto", "full", "normal"]
 
 # A message about the secret, not a secret.
 MISSING_WEBHOOK_SECRET = (
@@ -158,6 +161,7 @@ class Settings(BaseSettings):
     github_api_url: str = DEFAULT_GITHUB_API_URL
     database_url: str = DEFAULT_DATABASE_URL
     sqlite_synchronous: SqliteSynchronous = "full"
+    intake_synchronous: IntakeSynchronous = "auto"
     # Filled from the database URL when unset: SQLite beside the database file.
     queue_url: str = ""
     public_url: str | None = None
@@ -240,10 +244,26 @@ class Settings(BaseSettings):
                 raise ValueError(f'"{login}" is not a GitHub user or organization name')
         return value
 
-    @field_validator("log_format", "sqlite_synchronous", mode="before")
+    @field_validator("log_format", "sqlite_synchronous", "intake_synchronous", mode="before")
     @classmethod
     def _choice_any_case(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @property
+    def intake_sqlite_synchronous(self) -> SqliteSynchronous:
+        """How the request's commit of a delivery waits for the disk on SQLite.
+
+        `normal` leaves the fsync to the next commit of a `full` connection (the delivery's
+        handler, moments later): a crash or kill of the guard loses nothing, and what a power
+        cut takes was answered 2xx in GitHub's delivery log, which the catch-up reads at
+        start-up and redelivers from. Only an App has that log; with a plain token `auto`
+        keeps the database's setting.
+        """
+        if self.intake_synchronous != "auto":
+            return self.intake_synchronous
+        if self.github_auth_mode == "app":
+            return "normal"
+        return self.sqlite_synchronous
 
     @property
     def github_auth_mode(self) -> Literal["app", "token"] | None:

@@ -79,6 +79,40 @@ def test_a_delivery_already_recorded_is_not_redelivered_unless_it_ended_in_error
         assert world.recorded() == {created: 1, status: 1}
 
 
+def test_deliveries_answered_but_lost_in_a_power_cut_are_redelivered_by_a_later_pass(
+    tmp_path: Path,
+) -> None:
+    with catch_up_world(tmp_path) as world:
+        world.switch.up = True
+        ctx = world.context()
+        # An earlier pass left its horizon: this database has been catching up all along.
+        assert catch_up_deliveries(ctx, force=True).redelivered == ()
+        world.deploy()
+        lost = everything(world)
+        world.deploy()
+        created, failed = [guid for guid in everything(world) if guid not in lost]
+        assert all(d.status is not None and 200 <= d.status < 300 for d in world.sent())
+        world.forget(lost)
+        # Answered and handled, even if it failed: a redelivery would not change that.
+        world.mark_error(failed)
+
+        result = catch_up_deliveries(ctx, force=True)
+
+        assert redelivered(world, result) == lost
+        world.sent()
+        assert world.recorded() == {**dict.fromkeys(lost, 1), created: 1, failed: 1}
+
+
+def test_a_first_pass_leaves_deliveries_github_saw_answered_alone(tmp_path: Path) -> None:
+    with catch_up_world(tmp_path) as world:
+        world.switch.up = True
+        world.deploy()
+        # A database newer than the App's log: it never held these, and was never meant to.
+        world.forget(everything(world))
+
+        assert catch_up_deliveries(world.context(), force=True).redelivered == ()
+
+
 def test_a_pass_looks_back_to_its_horizon_and_runs_only_when_due(tmp_path: Path) -> None:
     options = CatchUpOptions()
     with catch_up_world(tmp_path) as world:

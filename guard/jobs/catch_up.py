@@ -4,8 +4,10 @@ GitHub never retries a failed delivery by itself, so a deployment made while the
 down, restarting or answering 5xx would never be verified. GitHub keeps the App's delivery log
 for three days: one pass reads it newest first back to a horizon, and asks GitHub to redeliver
 every subscribed delivery that failed, was never redelivered with success, and that the
-deliveries table does not hold (as anything but `error`). The redelivery carries the same
-X-GitHub-Delivery, so the webhook endpoint records it once whatever happens twice.
+deliveries table does not hold (as anything but `error`); and, from the second pass on, every
+delivery answered 2xx that the table does not hold at all (lost in a power cut after its
+answer: see `missed`). The redelivery carries the same X-GitHub-Delivery, so the webhook
+endpoint records it once whatever happens twice.
 
 The reconciler queues a periodic pass as a job (`JobQueue.enqueue_catch_up`), so its own turn
 never waits on a pass's paced redeliveries.
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final, cast
@@ -271,30 +273,44 @@ def read_log(deliveries: HookDeliveries, horizon: datetime, options: CatchUpOpti
     return reading
 
 
-def recorded_guids(session: Session, guids: Iterable[str]) -> set[str]:
-    """The guids the deliveries table holds as anything but `error` (those it has handled,
-    or will: a `queued` one is the dispatcher's)."""
+def recorded_guids(session: Session, guids: Iterable[str]) -> dict[str, DeliveryOutcome]:
+    """The guids the deliveries table holds, with their outcome."""
     wanted = list(guids)
-    found: set[str] = set()
+    found: dict[str, DeliveryOutcome] = {}
     for start in range(0, len(wanted), LOOKUP_CHUNK):
         chunk = wanted[start : start + LOOKUP_CHUNK]
-        statement = sa.select(Delivery.delivery_id).where(
-            Delivery.delivery_id.in_(chunk), Delivery.outcome != DeliveryOutcome.ERROR
+        statement = sa.select(Delivery.delivery_id, Delivery.outcome).where(
+            Delivery.delivery_id.in_(chunk)
         )
-        found.update(session.scalars(statement))
+        rows = session.execute(statement)
+        found.update((str(guid), DeliveryOutcome(outcome)) for guid, outcome in rows)
     return found
 
 
 def missed(
     attempts: dict[str, list[HookDelivery]],
-    recorded: set[str],
+    recorded: Mapping[str, DeliveryOutcome],
     subscribed: frozenset[str] = SUBSCRIBED_EVENTS,
+    *,
+    answered_too: bool = False,
 ) -> list[HookDelivery]:
-    """The deliveries to redeliver, oldest first (as they happened): of a subscribed event,
-    no attempt answered 2xx, and not recorded by the guard. One attempt per guid: its newest."""
+    """The deliveries to redeliver, oldest first (as they happened), one attempt per guid
+    (its newest), of a subscribed event:
+    - no attempt answered 2xx, and the guard holds it as nothing but `error` (it has not
+      handled it, nor will: a `queued` one is the dispatcher's);
+    - with `answered_too`, also those answered 2xx that the guard holds no row of at all. A
+      2xx comes from a committed row, so a missing one was lost after its answer: the last
+      commits before a power cut, where the request's commit left its fsync to the next one
+      (Settings.intake_sqlite_synchronous). Only from a pass that continues an earlier one:
+      on a first pass, a database newer than the App's log would have all of them redone.
+    """
     chosen: list[HookDelivery] = []
     for guid, tries in attempts.items():
-        if guid in recorded or any(t.succeeded for t in tries):
+        outcome = recorded.get(guid)
+        if any(t.succeeded for t in tries):
+            if not answered_too or outcome is not None:
+                continue
+        elif outcome is not None and outcome is not DeliveryOutcome.ERROR:
             continue
         newest = max(tries, key=lambda t: (t.delivered_at, t.id))
         if newest.event not in subscribed:
@@ -372,7 +388,7 @@ def _pass(
     reading = read_log(deliveries, horizon, options)
     with ctx.readers() as session:
         recorded = recorded_guids(session, reading.attempts)
-    todo = missed(reading.attempts, recorded)
+    todo = missed(reading.attempts, recorded, answered_too=marker.horizon is not None)
     bounded = len(todo) > options.max_redeliveries or not reading.complete
     redelivered: list[int] = []
     for attempt in todo[: options.max_redeliveries]:

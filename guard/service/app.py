@@ -10,6 +10,7 @@ from guard.handlers import HANDLERS, Handler, JobQueue
 from guard.jobs.queue import make_queue
 from guard.service import api, health, pages, webhooks
 from guard.service.errors import MAX_BODY_BYTES, register_error_handlers
+from guard.service.intake import use_synchronous
 from guard.service.state import EXTENSION_KEY, ServiceState
 from guard.settings import Settings, load_settings
 from guard.store import make_engine, make_session_factory
@@ -45,6 +46,7 @@ def create_app(
         handlers=HANDLERS if handlers is None else handlers,
     )
     app.extensions[EXTENSION_KEY] = state
+    use_synchronous(engine, settings.intake_sqlite_synchronous)
     # `POST /webhook` is answered in front of Flask (see guard.service.webhooks).
     app.wsgi_app = webhooks.WebhookIntake(app.wsgi_app, state)  # type: ignore[method-assign]
     app.register_blueprint(health.blueprint)

@@ -27,8 +27,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError, StatementError
 
 from guard.events import ParsedEvent
 from guard.jobs.deliveries import PendingJobs, repository_of
+from guard.settings import SqliteSynchronous
 from guard.store.base import utcnow
-from guard.store.engine import begin_immediate_without_busy_handler
+from guard.store.engine import SYNCHRONOUS_PRAGMAS, begin_immediate_without_busy_handler
 from guard.store.intake_flag import intake_flag
 from guard.store.models import Delivery, DeliveryOutcome
 
@@ -119,6 +120,8 @@ class GroupCommit:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        # SQLite: the writer's `PRAGMA synchronous` (None: the engine's own).
+        self.synchronous: SqliteSynchronous | None = None
         self._open: _Batch | None = None
         self._joining = threading.Lock()  # held for microseconds: joining or closing a batch
         self._writing = threading.Lock()  # held for a commit
@@ -215,6 +218,8 @@ class GroupCommit:
             driver = cast("sqlite3.Connection", pooled.driver_connection)
             pooled.detach()
             driver.execute("PRAGMA busy_timeout=0")
+            if self.synchronous is not None:
+                driver.execute(f"PRAGMA synchronous={SYNCHRONOUS_PRAGMAS[self.synchronous]}")
             self._writer = driver
         return self._writer
 
@@ -249,6 +254,12 @@ def _group_commit(engine: Engine) -> GroupCommit:
         if commit is None:
             commit = _COMMITS[engine] = GroupCommit(engine)
         return commit
+
+
+def use_synchronous(engine: Engine, synchronous: SqliteSynchronous) -> None:
+    """Commit the deliveries recorded on `engine` with this `PRAGMA synchronous` (SQLite;
+    Settings.intake_sqlite_synchronous says which). The app sets it before any request."""
+    _group_commit(engine).synchronous = synchronous
 
 
 def _insert(engine: Engine, values: Mapping[str, Any], *, requeue_error: bool) -> bool:

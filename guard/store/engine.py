@@ -6,7 +6,7 @@ import contextlib
 import itertools
 import sqlite3
 import time
-from typing import Any
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -91,12 +91,12 @@ def make_session_factory(engine: Engine, *, read_only: bool = False) -> sessionm
     return sessionmaker(bind, expire_on_commit=False)
 
 
-# The pragma's values by setting; anything else is refused before it reaches SQL.
-_SYNCHRONOUS_PRAGMAS: dict[str, str] = {"full": "FULL", "normal": "NORMAL"}
+# `PRAGMA synchronous` values by setting; anything else is refused before it reaches SQL.
+SYNCHRONOUS_PRAGMAS: Final[dict[str, str]] = {"full": "FULL", "normal": "NORMAL"}
 
 
 def _tune_sqlite(engine: Engine, *, in_memory: bool, synchronous: SqliteSynchronous) -> None:
-    pragma = _SYNCHRONOUS_PRAGMAS.get(synchronous)
+    pragma = SYNCHRONOUS_PRAGMAS.get(synchronous)
     if pragma is None:
         raise ValueError(f"sqlite_synchronous must be full or normal, not {synchronous!r}")
 
