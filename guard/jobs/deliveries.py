@@ -72,10 +72,14 @@ UNREADABLE: Final = "its recorded event no longer parses: {error}"
 
 log = get_logger(__name__)
 DELIVERIES: Final = cast("sa.Table", Delivery.__table__)
-# The holding-back dispatcher's looks, built once: building a statement cost more than
-# running it, and a look runs every LOOK_S while deliveries arrive.
+# The dispatcher's looks, built once: building a statement cost more than running it, and a
+# look runs every LOOK_S while deliveries arrive.
 _LATEST_ARRIVALS: Final = (
     sa.select(DELIVERIES.c.received_at).order_by(DELIVERIES.c.id.desc()).limit(ARRIVALS_SEEN)
+)
+# An idle dispatcher's look, every IDLE_S in every jobs process.
+_ANY_QUEUED: Final = (
+    sa.select(DELIVERIES.c.id).where(DELIVERIES.c.outcome == DeliveryOutcome.QUEUED).limit(1)
 )
 _OLDEST_QUEUED: Final = (
     sa.select(DELIVERIES.c.received_at)
@@ -199,13 +203,8 @@ class DeliveryDispatcher:
 
     def has_queued(self) -> bool:
         """Whether any delivery waits (a read that takes no write lock)."""
-        statement = (
-            sa.select(DELIVERIES.c.id)
-            .where(DELIVERIES.c.outcome == DeliveryOutcome.QUEUED)
-            .limit(1)
-        )
         with self._peek_bind.connect() as connection:
-            return connection.execute(statement).first() is not None
+            return connection.execute(_ANY_QUEUED).first() is not None
 
     def arrivals(self) -> tuple[float, float | None] | None:
         """Seconds since the newest delivery arrived, and the mean gap between the last

@@ -115,6 +115,27 @@ _LOAD = (
 )
 _VERIFICATIONS = cast("sa.Table", Verification.__table__)
 _RESULTS = cast("sa.Table", ProbeResultRow.__table__)
+# A verification's results as plain rows: a claim whose process does not hold the engine
+# rebuilds it from them, and ORM objects (identity map, instance state) cost more than that.
+_RESULT_FIELDS = (
+    "name",
+    "phase",
+    "status",
+    "at",
+    "round",
+    "latency_s",
+    "value",
+    "unreachable",
+    "summary",
+    "detail",
+    "status_code",
+    "evidence",
+)
+_STORED_RESULTS = (
+    sa.select(*(_RESULTS.c[field] for field in _RESULT_FIELDS))
+    .where(_RESULTS.c.verification_id == sa.bindparam("results_of"))
+    .order_by(_RESULTS.c.round, _RESULTS.c.id)
+)
 _INSERT_RESULTS = sa.insert(_RESULTS)
 _STORE_ROUND = (
     sa.update(_VERIFICATIONS)
@@ -141,12 +162,8 @@ def load(session: Session, verification_id: int) -> tuple[Verification, Deployme
 
 
 def stored_results(session: Session, verification_id: int) -> list[ProbeResult]:
-    rows = session.scalars(
-        sa.select(ProbeResultRow)
-        .where(ProbeResultRow.verification_id == verification_id)
-        .order_by(ProbeResultRow.round, ProbeResultRow.id)
-    ).all()
-    return [row.to_result() for row in rows]
+    rows = session.execute(_STORED_RESULTS, {"results_of": verification_id})
+    return [ProbeResult(**row._mapping) for row in rows]
 
 
 def restore_engine(row: Verification, results: Sequence[ProbeResult]) -> Engine:
