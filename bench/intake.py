@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bench.common import (
     clean_environment,
@@ -30,6 +28,7 @@ from bench.common import (
     service_process,
 )
 from guard.cli.serve_command import DEFAULT_WORKERS
+from guard.sandbox.auth import generate_app_key
 from guard.store import Delivery, DeliveryOutcome, make_engine
 from guard.webhook_signature import sign
 
@@ -233,17 +232,6 @@ class Server:
     pid: int
 
 
-def app_private_key() -> str:
-    """A fresh RSA key for the bench's GitHub App (nothing is ever signed for real GitHub)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    )
-    return pem.decode()
-
-
 @contextmanager
 def guard_server(
     directory: Path, workers: int, synchronous: str, intake_synchronous: str = "auto"
@@ -258,7 +246,7 @@ def guard_server(
         {
             "GUARD_WEBHOOK_SECRET": SECRET,
             "GUARD_GITHUB_APP_ID": "1",
-            "GUARD_GITHUB_PRIVATE_KEY": app_private_key(),
+            "GUARD_GITHUB_PRIVATE_KEY": generate_app_key()[0],
             "GUARD_GITHUB_API_URL": f"http://127.0.0.1:{free_port()}",
             "GUARD_DATABASE_URL": f"sqlite:///{directory / 'deploy-guard.db'}",
             "GUARD_SQLITE_SYNCHRONOUS": synchronous,

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from guard.observability.metrics import DELIVERY_OUTCOMES
 from guard.settings import Settings
@@ -17,6 +16,7 @@ from tests.service_support import (
     RecordingQueue,
     encode,
     fixture_json,
+    refuse_deliveries,
     service_settings,
     signed_headers,
     sqlite_url,
@@ -57,15 +57,7 @@ def test_the_documented_outcomes_are_the_counted_ones_and_none_retired() -> None
 def test_a_fault_while_recording_is_a_500_counted_as_error(
     settings: Settings, make_app: Apps
 ) -> None:
-    # A real database fault that is not "the database is down": SQLite's RAISE(ABORT) is an
-    # IntegrityError, which the request does not expect.
-    engine = sa.create_engine(settings.database_url)
-    with engine.begin() as connection:
-        connection.exec_driver_sql(
-            "CREATE TRIGGER refuse_deliveries BEFORE INSERT ON deliveries "
-            "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
-        )
-    engine.dispose()
+    refuse_deliveries(settings.database_url)
     client = make_app(settings, queue=RecordingQueue()).test_client()
     labels = {"event": "deployment_status", "outcome": "error"}
     before = counter_value(client.get("/metrics").get_data(as_text=True), COUNTER, labels)

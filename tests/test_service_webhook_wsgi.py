@@ -23,6 +23,7 @@ from tests.service_support import (
     Apps,
     RecordingQueue,
     fixture_body,
+    refuse_deliveries,
     service_settings,
     signed_headers,
     sqlite_url,
@@ -113,8 +114,11 @@ def test_other_methods_are_405_naming_post(app: Flask, settings: Settings) -> No
     assert recorded(settings) == 0
 
 
-def test_a_content_length_that_is_not_a_number_is_400(app: Flask, settings: Settings) -> None:
-    answer = call(app, fixture_body("ping.none.0.json"), environ={"CONTENT_LENGTH": "12x"})
+@pytest.mark.parametrize("length", ["12x", "-5", "\xb2", " 12"])
+def test_a_content_length_that_is_not_a_number_is_400(
+    app: Flask, settings: Settings, length: str
+) -> None:
+    answer = call(app, fixture_body("ping.none.0.json"), environ={"CONTENT_LENGTH": length})
     assert answer.status.startswith("400 ")
     assert answer.body == {"status": "rejected", "reason": BAD_LENGTH}
     assert recorded(settings) == 0
@@ -164,13 +168,7 @@ def test_a_body_without_length_over_25_mb_is_413(app: Flask, settings: Settings)
 def test_a_fault_is_a_json_500_and_its_traceback_is_logged(
     app: Flask, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    engine = sa.create_engine(settings.database_url)
-    with engine.begin() as connection:
-        connection.exec_driver_sql(
-            "CREATE TRIGGER refuse BEFORE INSERT ON deliveries "
-            "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
-        )
-    engine.dispose()
+    refuse_deliveries(settings.database_url)
     with caplog.at_level(logging.ERROR):
         answer = call(app, fixture_body("ping.none.0.json"))
     assert answer.status == "500 Internal Server Error"

@@ -6,11 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy.engine import Engine
 
 from guard.jobs.deliveries import DeliveryDispatcher
+from guard.sandbox.auth import generate_app_key
 from guard.service.app import close_app, create_app
 from guard.service.intake import _group_commit
 from guard.service.state import EXTENSION_KEY, ServiceState
@@ -105,13 +104,7 @@ def test_the_service_and_the_dispatcher_use_the_setting(tmp_path: Path, mode: st
 
 
 def _app_variables() -> dict[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    )
-    return {"GUARD_GITHUB_APP_ID": "4321", "GUARD_GITHUB_PRIVATE_KEY": pem.decode()}
+    return {"GUARD_GITHUB_APP_ID": "4321", "GUARD_GITHUB_PRIVATE_KEY": generate_app_key()[0]}
 
 
 @pytest.mark.parametrize(

@@ -211,7 +211,8 @@ def _read_body(environ: WSGIEnvironment) -> bytes | Answer:
     stream: Any = environ["wsgi.input"]
     length_text = environ.get("CONTENT_LENGTH") or ""
     if length_text:
-        if not length_text.isdigit():
+        # ASCII digits only: int() would take others (a latin-1 "\xb2" is a digit to str).
+        if not (length_text.isascii() and length_text.isdigit()):
             return Answer(400, "rejected", BAD_LENGTH, "rejected")
         length = int(length_text)
         if length > MAX_BODY_BYTES:
