@@ -24,9 +24,10 @@ from guard.sandbox import AppCredentials, Sandbox
 from guard.sandbox.webhooks import Delivery as SentDelivery
 from guard.service.app import close_app, create_app
 from guard.settings import Settings, load_settings
-from guard.store import Delivery, make_engine, upgrade
+from guard.store import Delivery, upgrade
 from tests.jobs_world import FAST
 from tests.sandbox_fixtures import assert_conformant
+from tests.service_support import database_session
 
 REPO = "octo-org/shop"
 SECRET = "a webhook secret for the catch-up"
@@ -129,36 +130,27 @@ class CatchUpWorld:
     # -- the guard's database ------------------------------------------------------------------
     def recorded(self) -> dict[str, int]:
         """How many rows each delivery guid has in the deliveries table."""
-        engine = make_engine(self.database_url)
-        try:
-            with engine.connect() as connection:
-                rows = connection.execute(
-                    sa.select(Delivery.delivery_id, sa.func.count()).group_by(Delivery.delivery_id)
-                ).all()
-        finally:
-            engine.dispose()
+        with database_session(self.database_url) as session:
+            rows = session.execute(
+                sa.select(Delivery.delivery_id, sa.func.count()).group_by(Delivery.delivery_id)
+            ).all()
         return {str(guid): int(count) for guid, count in rows}
 
     def forget(self, guids: list[str]) -> None:
         """The rows are gone, as the last commits before a power cut can be (intake's commit
         leaves its fsync to the next one): GitHub's log still shows them answered."""
-        engine = make_engine(self.database_url)
-        try:
-            with engine.begin() as connection:
-                connection.execute(sa.delete(Delivery).where(Delivery.delivery_id.in_(guids)))
-        finally:
-            engine.dispose()
+        self._change(sa.delete(Delivery).where(Delivery.delivery_id.in_(guids)))
 
     def mark_error(self, guid: str) -> None:
         """The delivery's handler failed: the table holds it as `error`."""
-        engine = make_engine(self.database_url)
-        try:
-            with engine.begin() as connection:
-                connection.execute(
-                    sa.update(Delivery).where(Delivery.delivery_id == guid).values(outcome="error")
-                )
-        finally:
-            engine.dispose()
+        self._change(
+            sa.update(Delivery).where(Delivery.delivery_id == guid).values(outcome="error")
+        )
+
+    def _change(self, statement: sa.Executable) -> None:
+        with database_session(self.database_url) as session:
+            session.execute(statement)
+            session.commit()
 
 
 @contextmanager

@@ -174,12 +174,11 @@ def database_session(database_url: str) -> Iterator[Session]:
 def refuse_deliveries(database_url: str) -> None:
     """A real database fault that is not "the database is down": SQLite's RAISE(ABORT) on
     every INSERT into deliveries is an IntegrityError, which a request does not expect."""
-    engine = sa.create_engine(database_url)
-    try:
-        with engine.begin() as connection:
-            connection.exec_driver_sql(
+    with database_session(database_url) as session:
+        session.execute(
+            sa.text(
                 "CREATE TRIGGER refuse_deliveries BEFORE INSERT ON deliveries "
                 "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
             )
-    finally:
-        engine.dispose()
+        )
+        session.commit()
