@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 
 from guard.jobs.context import build_context
 from guard.jobs.engine_cache import EngineCache, EngineKey
@@ -50,6 +51,35 @@ def test_an_ordinary_round_is_two_transactions_and_no_github_call(tmp_path: Path
         assert b.calls() == calls
         assert (row.lease_owner, row.lease_expires_at) == (None, None)
         assert b.scheduled.rounds[-1] == (vid, 2, 0.1)
+
+
+# Stored times keep microseconds: a lag read back may differ from the clock's by that.
+MICROSECONDS = 1e-5
+
+
+def _round_lag() -> tuple[float, float]:
+    """How many rounds the lag histogram holds, and their summed lag (seconds)."""
+    name = "deploy_guard_watch_round_lag_seconds"
+    count = REGISTRY.get_sample_value(f"{name}_count") or 0.0
+    return count, REGISTRY.get_sample_value(f"{name}_sum") or 0.0
+
+
+def test_how_late_each_round_started_is_measured(tmp_path: Path) -> None:
+    with bench(tmp_path, options=LONG_LEASE) as b:
+        _, vid = started(b)
+        count, total = _round_lag()
+        # Round 1 is due when the smoke is recorded: on time.
+        b.jobs.run_round(vid, 1)
+        assert _round_lag() == pytest.approx((count + 1, total), abs=MICROSECONDS)
+
+        # Round 2 (due 0.1 s after the smoke) arriving early runs nothing and measures nothing.
+        b.jobs.run_round(vid, 2)
+        assert _round_lag() == pytest.approx((count + 1, total), abs=MICROSECONDS)
+        # The worker comes to it 0.75 s after it was due.
+        b.clock.advance(0.85)
+        b.jobs.run_round(vid, 2)
+        assert b.row(vid).rounds_done == 2
+        assert _round_lag() == pytest.approx((count + 2, total + 0.75), abs=MICROSECONDS)
 
 
 def test_a_short_lease_is_renewed_before_the_probes(tmp_path: Path) -> None:

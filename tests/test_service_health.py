@@ -149,6 +149,7 @@ def test_metrics_count_deliveries_by_event_and_outcome(settings: Settings, make_
     for metric in (
         "deploy_guard_verifications",
         "deploy_guard_probe_duration_seconds",
+        "deploy_guard_watch_round_lag_seconds",
         "deploy_guard_github_calls",
         "deploy_guard_github_rate_limit_remaining",
     ):

@@ -217,7 +217,8 @@ def recognise_merged_revert(job: Job) -> bool:
     """
     if job.deployment.is_remedy:
         return True
-    with job.transaction() as session:
+    # A read: it takes no write lock (binding one, below, writes and checks again).
+    with job.reading() as session:
         waiting = waiting_reverts(session, job.deployment)
     for revert in waiting:
         if not ships_revert(job.github, job.repo, revert, job.deployment.sha):

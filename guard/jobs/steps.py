@@ -33,7 +33,7 @@ from guard.jobs.job import (
 from guard.jobs.policy_source import cached_policy, pinned_policy
 from guard.jobs.prepare import prepare
 from guard.jobs.progress import progress_due
-from guard.observability.metrics import observe_probe
+from guard.observability.metrics import observe_probe, observe_round_lag
 from guard.outcomes import ProbeResult, Verdict
 from guard.policy.models import Environment, Policy
 from guard.policy.secrets import SECRET_PREFIX, secret_values
@@ -276,6 +276,8 @@ class VerificationJobs:
         if wait > EARLY_TOLERANCE_S:
             self._keep(job, engine)
             return FollowUp(step.number, wait)
+        # The scale goal's measure, kept in production: a busy guard's rounds start late.
+        observe_round_lag(now - step.due_at)
         return self._round(job, policy, environment, engine, step.number)
 
     # -- the parts of a step ---------------------------------------------------------------

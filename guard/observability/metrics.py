@@ -64,6 +64,11 @@ PROBE_SECONDS = Histogram(
     ["phase"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
+ROUND_LAG_SECONDS = Histogram(
+    "deploy_guard_watch_round_lag_seconds",
+    "How late a watch round started after it was due: whether the job workers keep up.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
 GITHUB_CALLS = Counter(
     "deploy_guard_github_calls",
     "Calls to GitHub's REST API, by method, OpenAPI route and status ('none': no answer).",
@@ -107,6 +112,11 @@ def count_verification(verdict: str) -> None:
 def observe_probe(phase: str, seconds: float) -> None:
     """Record how long one probe took."""
     PROBE_SECONDS.labels(phase=known(phase, PROBE_PHASES)).observe(seconds)
+
+
+def observe_round_lag(seconds: float) -> None:
+    """Record how late a watch round started (0 for one on time or a hair early)."""
+    ROUND_LAG_SECONDS.observe(max(0.0, seconds))
 
 
 def observe_github_call(
