@@ -25,6 +25,7 @@ from guard.sandbox.webhooks import Delivery as SentDelivery
 from guard.service.app import close_app, create_app
 from guard.settings import Settings, load_settings
 from guard.store import Delivery, upgrade
+from tests.guard_world import GuardWorld
 from tests.jobs_world import FAST
 from tests.sandbox_fixtures import assert_conformant
 from tests.service_support import database_session
@@ -60,7 +61,7 @@ class Switch:
 
 
 @dataclass
-class CatchUpWorld:
+class CatchUpWorld(GuardWorld):
     """The sandbox, the switchable guard service and its database; a clock offset for both."""
 
     sandbox: Sandbox
@@ -75,12 +76,8 @@ class CatchUpWorld:
 
     def environ(self, **overrides: str) -> dict[str, str]:
         variables = {
+            **self.app_variables(),
             "GUARD_WEBHOOK_SECRET": SECRET,
-            "GUARD_GITHUB_APP_ID": str(self.app.app_id),
-            "GUARD_GITHUB_PRIVATE_KEY": self.app.private_key_pem,
-            "GUARD_GITHUB_API_URL": self.sandbox.base_url,
-            "GUARD_DATABASE_URL": self.database_url,
-            "GUARD_QUEUE_URL": self.queue_url,
             "GUARD_LOG_FORMAT": "text",
         }
         variables.update(overrides)

@@ -9,8 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-# The local GitHub sandbox fixtures (`sandbox`, `world`, ...), shared by every GitHub-facing test.
-pytest_plugins = ["tests.sandbox_fixtures", "tests.aws_world"]
+# The local GitHub sandbox fixtures (`sandbox`, `world`, ...), shared by every GitHub-facing
+# test; the service tests' `settings` and `make_app`.
+pytest_plugins = ["tests.sandbox_fixtures", "tests.aws_world", "tests.service_fixtures"]
 
 POSTGRES_HOST = os.environ.get("GUARD_TEST_POSTGRES_HOST", "127.0.0.1")
 POSTGRES_PORT = int(os.environ.get("GUARD_TEST_POSTGRES_PORT", "5432"))

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from guard.demo.example_service import ExampleService
 from guard.github.auth import TokenAuth
@@ -31,7 +30,7 @@ from guard.store import (
     record_deployment,
     upgrade,
 )
-from tests.service_support import database_session
+from tests.guard_world import GuardWorld
 
 T = TypeVar("T")
 
@@ -109,7 +108,7 @@ def wait_for(what: str, check: Callable[[], T | None], deadline_s: float = DEADL
 
 
 @dataclass
-class JobsWorld:
+class JobsWorld(GuardWorld):
     """The sandbox with the shop's repository and our App installed, the shop, the database."""
 
     sandbox: Sandbox
@@ -123,19 +122,11 @@ class JobsWorld:
     def environ(self, *, token: str | None = None, **overrides: str) -> dict[str, str]:
         """The GUARD_* variables a worker process of this world runs with: as the installed
         App, or with a plain `token` instead."""
-        credentials = (
-            {"GUARD_GITHUB_TOKEN": token}
-            if token
-            else {
-                "GUARD_GITHUB_APP_ID": str(self.app.app_id),
-                "GUARD_GITHUB_PRIVATE_KEY": self.app.private_key_pem,
-            }
-        )
-        variables = {
-            **credentials,
-            "GUARD_GITHUB_API_URL": self.sandbox.base_url,
-            "GUARD_DATABASE_URL": self.database_url,
-            "GUARD_QUEUE_URL": self.queue_url,
+        variables = self.app_variables()
+        if token:
+            del variables["GUARD_GITHUB_APP_ID"], variables["GUARD_GITHUB_PRIVATE_KEY"]
+            variables["GUARD_GITHUB_TOKEN"] = token
+        variables |= {
             # The shop listens on loopback, which the service refuses by default.
             "GUARD_ALLOW_PRIVATE_NETWORKS": "true",
             "GUARD_PUBLIC_URL": PUBLIC_URL,
@@ -191,26 +182,6 @@ class JobsWorld:
                 environment_url=url,
             )
         return created.id
-
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        with database_session(self.database_url) as session:
-            yield session
-
-    def verification(self, deployment_id: int) -> Verification | None:
-        with self.session() as session:
-            return session.scalars(
-                sa.select(Verification)
-                .join(Deployment, Deployment.id == Verification.deployment_id)
-                .where(Deployment.github_id == deployment_id)
-            ).first()
-
-    def finished(self, deployment_id: int) -> Verification | None:
-        """The verification once it reached a final state, else None (for `wait_for`)."""
-        row = self.verification(deployment_id)
-        if row is None or row.state.value not in ("finished", "superseded", "error"):
-            return None
-        return row
 
     def results(self, verification_id: int) -> list[tuple[int, str]]:
         """(round, check) of every stored probe result."""

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from guard.demo.example_service import ExampleService, QuietRequestHandler
@@ -37,7 +36,6 @@ from guard.sandbox import AppCredentials, Author, FaultKind, Sandbox
 from guard.service.app import close_app, create_app
 from guard.settings import Settings, load_settings
 from guard.store import (
-    Deployment,
     Incident,
     KnownBadSha,
     Remedy,
@@ -45,9 +43,9 @@ from guard.store import (
     VerificationState,
     upgrade,
 )
+from tests.guard_world import GuardWorld
 from tests.jobs_world import FAST, wait_for
 from tests.sandbox_fixtures import assert_conformant
-from tests.service_support import database_session
 
 REPO = "octo-org/shop"
 ENVIRONMENT = "production"
@@ -109,7 +107,7 @@ class LateApp:
 
 
 @dataclass
-class Story:
+class Story(GuardWorld):
     """The sandbox, the shop, the guard's service and database, and the shop's history."""
 
     sandbox: Sandbox
@@ -127,12 +125,8 @@ class Story:
     # -- the guard's configuration -----------------------------------------------------------
     def environ(self, **overrides: str) -> dict[str, str]:
         variables = {
+            **self.app_variables(),
             "GUARD_WEBHOOK_SECRET": SECRET,
-            "GUARD_GITHUB_APP_ID": str(self.app.app_id),
-            "GUARD_GITHUB_PRIVATE_KEY": self.app.private_key_pem,
-            "GUARD_GITHUB_API_URL": self.sandbox.base_url,
-            "GUARD_DATABASE_URL": self.database_url,
-            "GUARD_QUEUE_URL": self.queue_url,
             # The shop listens on loopback, which the guard refuses by default.
             "GUARD_ALLOW_PRIVATE_NETWORKS": "true",
             "GUARD_PUBLIC_URL": PUBLIC_URL,
@@ -207,26 +201,6 @@ class Story:
         return self.bad_sha
 
     # -- the guard's database ------------------------------------------------------------------
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        with database_session(self.database_url) as session:
-            yield session
-
-    def verification(self, deployment_id: int) -> Verification | None:
-        with self.session() as session:
-            return session.scalars(
-                sa.select(Verification)
-                .join(Deployment, Deployment.id == Verification.deployment_id)
-                .where(Deployment.github_id == deployment_id)
-                .order_by(Verification.attempt.desc())
-            ).first()
-
-    def finished(self, deployment_id: int) -> Verification | None:
-        row = self.verification(deployment_id)
-        if row is None or row.state.value not in ("finished", "superseded", "error"):
-            return None
-        return row
-
     def remedies(self) -> list[Remedy]:
         with self.session() as session:
             return list(session.scalars(sa.select(Remedy).order_by(Remedy.id)))

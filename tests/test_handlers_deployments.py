@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,12 +21,7 @@ from guard.store import (
     make_engine,
     make_session_factory,
 )
-from tests.service_support import RecordingQueue, encode, fixture_json, service_settings, sqlite_url
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return service_settings(sqlite_url(tmp_path))
+from tests.service_support import RecordingQueue, encode, fixture_json
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,14 +19,7 @@ from tests.service_support import (
     encode,
     fixture_body,
     fixture_json,
-    service_settings,
-    sqlite_url,
 )
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return service_settings(sqlite_url(tmp_path))
 
 
 @pytest.fixture

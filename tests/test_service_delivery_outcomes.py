@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from guard.observability.metrics import DELIVERY_OUTCOMES
 from guard.settings import Settings
@@ -17,26 +14,12 @@ from tests.service_support import (
     encode,
     fixture_json,
     refuse_deliveries,
-    service_settings,
     signed_headers,
-    sqlite_url,
 )
 from tests.test_service_health import counter_value
 
 OPERATIONS = Path(__file__).resolve().parent.parent / "docs" / "operations.md"
 COUNTER = "deploy_guard_webhook_deliveries_total"
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return service_settings(sqlite_url(tmp_path))
-
-
-@pytest.fixture
-def make_app() -> Iterator[Apps]:
-    apps = Apps()
-    yield apps
-    apps.close()
 
 
 def documented_outcomes() -> set[str]:

@@ -21,7 +21,6 @@ from tests.service_support import (
     run_queued,
     service_settings,
     signed_headers,
-    sqlite_url,
 )
 
 
@@ -30,18 +29,6 @@ def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return service_settings(sqlite_url(tmp_path))
-
-
-@pytest.fixture
-def make_app() -> Iterator[Apps]:
-    apps = Apps()
-    yield apps
-    apps.close()
 
 
 @pytest.fixture

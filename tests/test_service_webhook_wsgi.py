@@ -7,8 +7,7 @@ import io
 import json
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -24,22 +23,13 @@ from tests.service_support import (
     RecordingQueue,
     fixture_body,
     refuse_deliveries,
-    service_settings,
     signed_headers,
-    sqlite_url,
 )
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return service_settings(sqlite_url(tmp_path))
-
-
-@pytest.fixture
-def app(settings: Settings) -> Iterator[Flask]:
-    apps = Apps()
-    yield apps(settings, queue=RecordingQueue())
-    apps.close()
+def app(settings: Settings, make_app: Apps) -> Flask:
+    return make_app(settings, queue=RecordingQueue())
 
 
 class Answer:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,20 +34,8 @@ from tests.service_support import (
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return service_settings(sqlite_url(tmp_path))
-
-
-@pytest.fixture
 def queue() -> RecordingQueue:
     return RecordingQueue()
-
-
-@pytest.fixture
-def make_app() -> Iterator[Apps]:
-    apps = Apps()
-    yield apps
-    apps.close()
 
 
 @pytest.fixture
