@@ -1,5 +1,5 @@
 """Group commit: works queued while another thread commits share the next commit; a work that
-fails rolls back alone."""
+fails keeps nothing and the others commit."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from psycopg.errors import DeadlockDetected
 from sqlalchemy.orm import Session
 
-from guard.jobs.group_commit import GroupCommit, lost_to_other_transactions
+from guard.jobs.group_commit import GroupCommit, _Work, lost_to_other_transactions
 from guard.store import make_engine, make_session_factory
 
 ROWS = sa.table("rows", sa.column("name", sa.String))
@@ -23,8 +23,10 @@ class RefusedError(Exception):
     pass
 
 
-def writes_at(tmp_path: Path, *, grouped: bool = True) -> tuple[GroupCommit, sa.Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'group.db'}")
+def writes_at(
+    tmp_path: Path, *, grouped: bool = True, url: str | None = None
+) -> tuple[GroupCommit, sa.Engine]:
+    engine = make_engine(url or f"sqlite:///{tmp_path / 'group.db'}")
     with engine.begin() as connection:
         connection.exec_driver_sql("CREATE TABLE rows (name TEXT NOT NULL UNIQUE)")
     return GroupCommit(make_session_factory(engine), grouped=grouped), engine
@@ -82,7 +84,7 @@ def test_works_queued_during_a_commit_share_the_next_one(tmp_path: Path) -> None
         thread.join(30)
 
     assert results == {"first": "first", "a": "a", "b": "b", "c": "c"}
-    # The duplicate failed alone (its savepoint rolled back); the rest of its batch committed.
+    # The duplicate failed alone; the rest of its batch committed (run again, in savepoints).
     assert isinstance(errors.pop("dup"), sa.exc.IntegrityError)
     assert errors == {}
     assert names(engine) == ["a", "b", "c", "first"]
@@ -102,6 +104,42 @@ def test_a_work_that_raises_gets_its_own_error_and_keeps_nothing(tmp_path: Path)
         writes.run(refused)
     assert writes.run(insert("kept")) == "kept"
     assert names(engine) == ["kept"]
+    engine.dispose()
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_failing_work_runs_once_and_the_others_of_its_batch_commit(
+    tmp_path: Path, database: str, request: pytest.FixtureRequest
+) -> None:
+    # On PostgreSQL a failed statement aborts the whole transaction, unlike on SQLite.
+    url = request.getfixturevalue("postgres_url") if database == "postgresql" else None
+    writes, engine = writes_at(tmp_path, url=url)
+    calls: list[str] = []
+
+    def counted(name: str, fails: bool = False) -> Callable[[Session], str]:
+        def work(session: Session) -> str:
+            calls.append(name)
+            # The refused work breaks the UNIQUE constraint: the database raises.
+            session.execute(sa.insert(ROWS).values(name="before" if fails else name))
+            return name
+
+        return work
+
+    batch: list[_Work[object]] = [
+        _Work(counted("before")),
+        _Work(counted("duplicate", fails=True)),
+        _Work(counted("after")),
+    ]
+    writes._commit(batch)  # one batch, as the turn's holder runs it
+
+    assert [item.result for item in batch] == ["before", None, "after"]
+    assert isinstance(batch[1].error, sa.exc.IntegrityError)
+    assert all(item.done for item in batch)
+    # The plain run stopped at the duplicate and was rolled back; the two others ran again in
+    # savepoints and committed. The duplicate ran once and kept nothing.
+    assert calls == ["before", "duplicate", "before", "after"]
+    assert names(engine) == ["after", "before"]
+    assert (writes.batches, writes.works) == (1, 3)
     engine.dispose()
 
 
@@ -133,7 +171,7 @@ def test_a_work_that_lost_a_deadlock_runs_again_alone(tmp_path: Path) -> None:
         return "victim"
 
     assert writes.run(victim_once) == "victim"
-    # The first try's row was rolled back with its savepoint; the second committed alone.
+    # The first try's row was rolled back with its batch; the second committed alone.
     assert calls == ["victim", "victim"]
     assert names(engine) == ["victim-2"]
     assert lost_to_other_transactions(deadlock())
