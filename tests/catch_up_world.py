@@ -40,6 +40,9 @@ class Unscheduled:
     def schedule_round(self, verification_id: int, number: int, delay_s: float) -> None:
         return None
 
+    def publish_later(self, verification_id: int) -> None:
+        return None
+
 
 class Switch:
     """The guard's service behind a switch: `up`, it answers; down, a 503 as a guard that is

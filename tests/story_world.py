@@ -263,6 +263,9 @@ class Unscheduled:
     def schedule_round(self, verification_id: int, number: int, delay_s: float) -> None:
         return None
 
+    def publish_later(self, verification_id: int) -> None:
+        return None
+
 
 def app_clients(story: Story, **options: Any) -> GitHubFactory:
     """The App's clients without pacing; `options` go to each GitHubClient."""

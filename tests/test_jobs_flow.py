@@ -292,6 +292,9 @@ class Lost:
     def schedule_round(self, verification_id: int, number: int, delay_s: float) -> None:
         return None
 
+    def publish_later(self, verification_id: int) -> None:
+        return None
+
 
 def test_workers_resume_a_verification_whose_jobs_were_lost(tmp_path: Path) -> None:
     with jobs_world(tmp_path) as world:

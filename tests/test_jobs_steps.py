@@ -45,9 +45,14 @@ class Scheduled:
     """The rounds steps asked to run, in order, instead of huey's schedule."""
 
     rounds: list[tuple[int, int, float]] = field(default_factory=list)
+    # Verifications whose passed verdict waits for a `resume` of its own.
+    to_publish: list[int] = field(default_factory=list)
 
     def schedule_round(self, verification_id: int, number: int, delay_s: float) -> None:
         self.rounds.append((verification_id, number, round(delay_s, 3)))
+
+    def publish_later(self, verification_id: int) -> None:
+        self.to_publish.append(verification_id)
 
 
 @dataclass
@@ -111,6 +116,12 @@ def test_each_round_runs_once_however_often_its_job_arrives(tmp_path: Path) -> N
         for number in (2, 3):
             b.clock.advance(0.1)
             b.jobs.run_round(vid, number)
+        # The last round stored the pass and gave the lease back; a `resume` publishes it.
+        row = b.row(vid)
+        assert (row.verdict, row.lease_owner) == (VerdictKind.PASS, None)
+        assert row.state is not VerificationState.FINISHED
+        assert b.scheduled.to_publish == [vid]
+        b.jobs.resume(vid)
         row = b.row(vid)
         assert (row.state, row.verdict) == (VerificationState.FINISHED, VerdictKind.PASS)
 
@@ -314,6 +325,7 @@ def test_a_check_run_made_by_a_step_killed_before_storing_its_id_is_found_again(
         for number in (2, 3):
             b.clock.advance(0.1)
             b.jobs.run_round(vid, number)
+        b.jobs.resume(vid)  # publishes the pass
         (concluded,) = b.world.check_runs()
         assert concluded["id"] == made["id"]
         assert (concluded["status"], concluded["conclusion"]) == ("completed", "success")

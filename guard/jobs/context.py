@@ -34,6 +34,11 @@ class RoundScheduler(Protocol):
         """Run watch round `number` of the verification in `delay_s` seconds (0: now)."""
         ...
 
+    def publish_later(self, verification_id: int) -> None:
+        """Publish the verification's stored verdict in a job of its own, which waits behind
+        the watch rounds due (as a start does)."""
+        ...
+
 
 GitHubFactory = Callable[[int | None], GitHubClient]
 

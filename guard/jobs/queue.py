@@ -130,6 +130,11 @@ class JobQueue:
             options["delay"] = delay_s
         return options
 
+    def publish_later(self, verification_id: int) -> None:
+        """A `resume` at the priority of starts: a passed verification's check run and
+        status wait for the rounds due, which keep their times (see `VerificationJobs._round`)."""
+        self.huey.enqueue(self._resume.s(verification_id))
+
     def enqueue_resume(self, verification_id: int) -> None:
         self.huey.enqueue(self._resume.s(verification_id, **self._ahead()))
 

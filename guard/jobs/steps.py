@@ -34,7 +34,7 @@ from guard.jobs.policy_source import cached_policy, pinned_policy
 from guard.jobs.prepare import prepare
 from guard.jobs.progress import progress_due
 from guard.observability.metrics import observe_probe, observe_round_lag
-from guard.outcomes import ProbeResult, Verdict
+from guard.outcomes import ProbeResult, Verdict, VerdictKind
 from guard.policy.models import Environment, Policy
 from guard.policy.secrets import SECRET_PREFIX, secret_values
 from guard.probes.http import ReusedSessions
@@ -413,7 +413,12 @@ class VerificationJobs:
             failures_before=failures_before,
             failures_after=engine.failures_so_far,
         )
-        gives_back = verdict is None and not show_progress
+        # A pass is published by a job of its own at the priority of starts: with many
+        # verifications finishing at once, publishing each inline held the worker threads
+        # the rounds due needed (their lag went from 0.3 to 3.5 s in the scale benchmark).
+        # A failure is published (and remedied) at once.
+        publish_later = verdict is not None and verdict.kind is VerdictKind.PASS
+        gives_back = (verdict is None and not show_progress) or publish_later
 
         def store(session: Session) -> tuple[bool, bool]:
             stored = records.store_round(
@@ -444,6 +449,10 @@ class VerificationJobs:
         if verdict is None:
             # The engine now stands for the row as stored: the next round starts from it.
             self.engines.put(EngineKey.of(job.row).after_round(number), engine)
+        elif publish_later and job.released:
+            # The lease went back with the verdict: the `resume` takes it to publish.
+            self.ctx.scheduler.publish_later(job.id)
+            return None
         return self._after(job, engine, verdict, show_progress)
 
     def _failed(self, verification_id: int, owner: str, error: Exception) -> None:
