@@ -82,6 +82,28 @@ def test_how_late_each_round_started_is_measured(tmp_path: Path) -> None:
         assert _round_lag() == pytest.approx((count + 2, total + 0.75), abs=MICROSECONDS)
 
 
+def test_a_pass_is_published_by_a_job_of_its_own_which_the_reconciler_finds_if_lost(
+    tmp_path: Path,
+) -> None:
+    with bench(tmp_path, options=LONG_LEASE) as b:
+        _, vid = started(b)
+        for number in (1, 2, 3):
+            b.jobs.run_round(vid, number)
+            b.clock.advance(0.1)
+        row = b.row(vid)
+        # Stored, the lease given back, nothing published yet: the check run is in progress.
+        assert (row.verdict, row.lease_owner) == (VerdictKind.PASS, None)
+        assert [run["status"] for run in b.world.check_runs()] == ["in_progress"]
+        assert b.scheduled.to_publish == [vid]
+
+        # Its job lost, the reconciler finds the verification (verdict stored, lease free).
+        assert b.jobs.overdue() == [vid]
+        b.jobs.resume(vid)
+        (run,) = b.world.check_runs()
+        assert (run["status"], run["conclusion"]) == ("completed", "success")
+        assert b.jobs.overdue() == []
+
+
 def test_a_short_lease_is_renewed_before_the_probes(tmp_path: Path) -> None:
     # FAST's one-second lease is shorter than the round's probe budget (two 2 s timeouts).
     with bench(tmp_path, options=FAST) as b:
