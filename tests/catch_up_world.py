@@ -25,23 +25,13 @@ from guard.sandbox.webhooks import Delivery as SentDelivery
 from guard.service.app import close_app, create_app
 from guard.settings import Settings, load_settings
 from guard.store import Delivery, upgrade
-from tests.guard_world import GuardWorld
+from tests.guard_world import GuardWorld, Unscheduled
 from tests.jobs_world import FAST
 from tests.sandbox_fixtures import assert_conformant
 from tests.service_support import database_session
 
 REPO = "octo-org/shop"
 SECRET = "a webhook secret for the catch-up"
-
-
-class Unscheduled:
-    """The catch-up schedules no rounds."""
-
-    def schedule_round(self, verification_id: int, number: int, delay_s: float) -> None:
-        return None
-
-    def publish_later(self, verification_id: int) -> None:
-        return None
 
 
 class Switch:

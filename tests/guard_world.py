@@ -15,6 +15,17 @@ from tests.service_support import database_session
 FINAL_STATES = ("finished", "superseded", "error")
 
 
+class Unscheduled:
+    """A job scheduler that drops every job it is given: the test drives the steps itself,
+    or plays a queue that lost its jobs (a killed worker's)."""
+
+    def schedule_round(self, verification_id: int, number: int, delay_s: float) -> None:
+        return None
+
+    def publish_later(self, verification_id: int) -> None:
+        return None
+
+
 class GuardWorld:
     """Mixed into the worlds (dataclasses with these fields) of the jobs, story and catch-up
     tests: a guard installed as `app` on the sandbox, on `database_url` and `queue_url`."""

@@ -43,7 +43,7 @@ from guard.store import (
     VerificationState,
     upgrade,
 )
-from tests.guard_world import GuardWorld
+from tests.guard_world import GuardWorld, Unscheduled
 from tests.jobs_world import FAST, wait_for
 from tests.sandbox_fixtures import assert_conformant
 
@@ -255,16 +255,6 @@ class Story(GuardWorld):
             and not call.path.endswith("/git-upload-pack")
             and not call.path.startswith("/app/installations/")
         ]
-
-
-class Unscheduled:
-    """Where hand-driven steps put their next rounds: nowhere (the test drives them)."""
-
-    def schedule_round(self, verification_id: int, number: int, delay_s: float) -> None:
-        return None
-
-    def publish_later(self, verification_id: int) -> None:
-        return None
 
 
 def app_clients(story: Story, **options: Any) -> GitHubFactory:

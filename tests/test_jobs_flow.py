@@ -22,6 +22,7 @@ from guard.jobs.steps import VerificationJobs
 from guard.outcomes import Severity, VerdictKind
 from guard.report.check_run import STATUS_DESCRIPTION_LIMIT
 from guard.store import VerificationState
+from tests.guard_world import Unscheduled
 from tests.jobs_world import (
     FAST,
     POLICY_PATH,
@@ -285,21 +286,11 @@ def test_a_newer_deployment_supersedes_a_watch(tmp_path: Path) -> None:
         assert [s["state"] for s in run.world.deployment_statuses(older)] == ["success"]
 
 
-@dataclass
-class Lost:
-    """A scheduler that loses every job it is given, as a killed worker's queue would."""
-
-    def schedule_round(self, verification_id: int, number: int, delay_s: float) -> None:
-        return None
-
-    def publish_later(self, verification_id: int) -> None:
-        return None
-
-
 def test_workers_resume_a_verification_whose_jobs_were_lost(tmp_path: Path) -> None:
     with jobs_world(tmp_path) as world:
         settings = world.settings()
-        context = build_context(settings, Lost(), FAST)
+        # Every job the steps give the queue is lost, as a killed worker's would be.
+        context = build_context(settings, Unscheduled(), FAST)
         deployment_id = world.deploy()
         try:
             VerificationJobs(context).start(deployment_id)

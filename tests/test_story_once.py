@@ -22,12 +22,12 @@ from guard.jobs.steps import VerificationJobs
 from guard.outcomes import VerdictKind
 from guard.sandbox import FaultKind
 from guard.store import RemedyState
+from tests.guard_world import Unscheduled
 from tests.jobs_world import wait_for
 from tests.story_world import (
     REPO,
     STORY,
     Story,
-    Unscheduled,
     app_clients,
     job_for,
     settled,

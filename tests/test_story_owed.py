@@ -29,13 +29,13 @@ from guard.jobs.queue import make_queue
 from guard.jobs.records import moment
 from guard.sandbox import FaultKind
 from guard.store import RemedyState, TimelineEvent, VerificationState
+from tests.guard_world import Unscheduled
 from tests.jobs_world import wait_for
 from tests.story_world import (
     GOOD_TAG,
     REPO,
     STORY,
     Story,
-    Unscheduled,
     app_clients,
     comment_with,
     job_for,

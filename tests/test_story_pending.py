@@ -18,11 +18,11 @@ from guard.jobs.context import build_context
 from guard.jobs.records import moment
 from guard.jobs.steps import VerificationJobs
 from guard.store import Deployment, RemedyState, VerificationState, claim_remedy
+from tests.guard_world import Unscheduled
 from tests.story_world import (
     GOOD_TAG,
     STORY,
     Story,
-    Unscheduled,
     story_world,
     verdict_not_acted_on,
     workers,

@@ -23,12 +23,12 @@ from guard.jobs.steps import VerificationJobs
 from guard.outcomes import VerdictKind
 from guard.sandbox import FaultKind
 from guard.store import Verification, VerificationState
+from tests.guard_world import Unscheduled
 from tests.jobs_world import wait_for
 from tests.story_world import (
     REPO,
     STORY,
     Story,
-    Unscheduled,
     app_clients,
     comment_with,
     story_world,
