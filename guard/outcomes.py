@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from functools import total_ordering
 
@@ -58,6 +58,10 @@ class ProbeResult:
     @property
     def failed(self) -> bool:
         return self.status is ProbeStatus.FAIL
+
+
+# The fields of a ProbeResult, which the probe_results table stores under the same names.
+PROBE_RESULT_FIELDS: tuple[str, ...] = tuple(item.name for item in fields(ProbeResult))
 
 
 class VerdictKind(StrEnum):

@@ -16,7 +16,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from guard.outcomes import ProbeResult, Verdict
+from guard.outcomes import PROBE_RESULT_FIELDS, ProbeResult, Verdict
 from guard.severity import Decision
 from guard.store import (
     Deployment,
@@ -117,22 +117,8 @@ _VERIFICATIONS = cast("sa.Table", Verification.__table__)
 _RESULTS = cast("sa.Table", ProbeResultRow.__table__)
 # A verification's results as plain rows: a claim whose process does not hold the engine
 # rebuilds it from them, and ORM objects (identity map, instance state) cost more than that.
-_RESULT_FIELDS = (
-    "name",
-    "phase",
-    "status",
-    "at",
-    "round",
-    "latency_s",
-    "value",
-    "unreachable",
-    "summary",
-    "detail",
-    "status_code",
-    "evidence",
-)
 _STORED_RESULTS = (
-    sa.select(*(_RESULTS.c[field] for field in _RESULT_FIELDS))
+    sa.select(*(_RESULTS.c[name] for name in PROBE_RESULT_FIELDS))
     .where(_RESULTS.c.verification_id == sa.bindparam("results_of"))
     .order_by(_RESULTS.c.round, _RESULTS.c.id)
 )

@@ -9,7 +9,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
-from guard.outcomes import Phase, ProbeResult, ProbeStatus, Severity, VerdictKind
+from guard.outcomes import (
+    PROBE_RESULT_FIELDS,
+    Phase,
+    ProbeResult,
+    ProbeStatus,
+    Severity,
+    VerdictKind,
+)
 from guard.store.base import Base, Name, RowId, enum_column, utcnow
 
 # Evidence kept per probe result (the start of the response body).
@@ -233,20 +240,7 @@ class ProbeResultRow(Base):
         }
 
     def to_result(self) -> ProbeResult:
-        return ProbeResult(
-            name=self.name,
-            phase=self.phase,
-            status=self.status,
-            at=self.at,
-            round=self.round,
-            latency_s=self.latency_s,
-            value=self.value,
-            unreachable=self.unreachable,
-            summary=self.summary,
-            detail=self.detail,
-            status_code=self.status_code,
-            evidence=self.evidence,
-        )
+        return ProbeResult(**{name: getattr(self, name) for name in PROBE_RESULT_FIELDS})
 
 
 class Remedy(Base):
