@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
 from sqlalchemy.orm import Session
 
+from guard.jobs import records
 from guard.outcomes import Phase, ProbeResult, ProbeStatus, Severity, VerdictKind
 from guard.store import (
     ProbeResultRow,
@@ -194,6 +195,9 @@ def test_probe_results_round_trip_and_evidence_is_bounded(engine: Engine) -> Non
     assert len(loaded.evidence.encode("utf-8")) == EVIDENCE_LIMIT_BYTES
     assert loaded.evidence == "é" * (EVIDENCE_LIMIT_BYTES // 2)
     assert loaded == ProbeResult(**{**result.__dict__, "evidence": loaded.evidence})
+    # The workers' read of the same rows (plain rows, not ORM objects) gives the same result.
+    with new_session(engine) as session:
+        assert records.stored_results(session, verification_id) == [loaded]
 
 
 def test_a_lease_is_held_until_released_or_expired(engine: Engine) -> None:
