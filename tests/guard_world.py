@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from guard.jobs.records import find_deployment, latest_verification
 from guard.sandbox import AppCredentials, Sandbox
-from guard.store import Deployment, Verification
+from guard.store import Verification
 from tests.service_support import database_session
 
 FINAL_STATES = ("finished", "superseded", "error")
@@ -53,12 +53,8 @@ class GuardWorld:
     def verification(self, deployment_id: int) -> Verification | None:
         """The latest verification of a GitHub deployment id."""
         with self.session() as session:
-            return session.scalars(
-                sa.select(Verification)
-                .join(Deployment, Deployment.id == Verification.deployment_id)
-                .where(Deployment.github_id == deployment_id)
-                .order_by(Verification.attempt.desc())
-            ).first()
+            deployment = find_deployment(session, deployment_id)
+            return None if deployment is None else latest_verification(session, deployment.id)
 
     def finished(self, deployment_id: int) -> Verification | None:
         """The verification once it reached a final state, else None (for `wait_for`)."""
